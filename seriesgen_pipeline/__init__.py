@@ -1,0 +1,1 @@
+"""seriesgen: turns recurring class series into bookable class sessions."""

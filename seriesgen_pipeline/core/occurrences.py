@@ -1,0 +1,183 @@
+"""A validated series expanded into concrete occurrences over a window (SPEC §4, §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from seriesgen_pipeline.core import conflicts as c
+from seriesgen_pipeline.core.clock import parse_hhmm
+from seriesgen_pipeline.core.recurrence import expand_dates, first_date
+from seriesgen_pipeline.core.series import ValidSeries
+from seriesgen_pipeline.core.timezones import LocalTimeKind, load_zone, place_local_time
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One session the rule wants to exist.
+
+    Attributes:
+        occurrence_key: the local date the rule scheduled, ``YYYY-MM-DD``.
+        starts_at: UTC instant.
+        ends_at: ``starts_at`` + duration (elapsed time).
+        local_start: the aware local start actually used (after a DST shift).
+    """
+
+    occurrence_key: str
+    starts_at: datetime
+    ends_at: datetime
+    local_start: datetime
+
+
+@dataclass(frozen=True)
+class Window:
+    """``[start, end]`` in UTC: sessions exist for occurrences starting inside it."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The occurrences of a series in a window and the warnings met on the way."""
+
+    occurrences: tuple[Occurrence, ...]
+    conflicts: tuple[c.Conflict, ...]
+
+
+def window_for(now: datetime, horizon_days: int) -> Window:
+    """The generation window of a series as of ``now``."""
+    return Window(start=now, end=now + timedelta(days=horizon_days))
+
+
+def expand_occurrences(series: ValidSeries, window: Window) -> Expansion:
+    """Expand a series over ``window`` in local wall time, then convert to UTC.
+
+    Exception dates are skipped silently (they are intended); closed dates are
+    skipped and reported; nonexistent local times are shifted forward by the gap
+    and reported, or dropped (and reported) when the local date itself is
+    skipped; ambiguous local times take the first instant and are reported;
+    occurrences outside business hours are generated and reported.
+    """
+    spec, config = series.spec, series.config
+    zone = load_zone(config.timezone, scope=config.provenance.get("timezone"))
+    start_time = parse_hhmm(spec.start_time)
+    duration = timedelta(minutes=series.duration_minutes)
+    # Local dates around the window; a day either side covers every UTC offset.
+    from_date = window.start.astimezone(zone).date() - timedelta(days=1)
+    to_date = window.end.astimezone(zone).date() + timedelta(days=1)
+    exdates = set(spec.exdates)
+    closed: list[date] = []
+    shifted: list[date] = []
+    dropped: list[date] = []
+    ambiguous: list[date] = []
+    outside: list[date] = []
+    occurrences: list[Occurrence] = []
+    for day in expand_dates(series.rule, start_date=spec.start_date, end_date=spec.end_date,
+                            from_date=from_date, to_date=to_date):
+        if day in exdates:
+            continue
+        placed = place_local_time(datetime.combine(day, start_time), zone)
+        if placed.utc is None or placed.local is None:
+            if _in_window(datetime.combine(day, start_time), zone, window):
+                dropped.append(day)
+            continue
+        if not window.start <= placed.utc <= window.end:
+            continue
+        if day in config.closed_dates:
+            closed.append(day)
+            continue
+        if placed.kind is LocalTimeKind.SHIFTED:
+            shifted.append(day)
+        elif placed.kind is LocalTimeKind.AMBIGUOUS:
+            ambiguous.append(day)
+        ends_at = placed.utc + duration
+        if _outside_hours(placed.local, ends_at.astimezone(zone), config.open_time,
+                          config.close_time):
+            outside.append(day)
+        occurrences.append(Occurrence(day.isoformat(), placed.utc, ends_at, placed.local))
+    found = _warnings(series, closed, shifted, dropped, ambiguous, outside, zone.key)
+    return Expansion(tuple(occurrences), tuple(found))
+
+
+def _in_window(wall: datetime, zone: object, window: Window) -> bool:
+    # A dropped day has no instant; judge it by the instant before the gap.
+    probe = wall.replace(tzinfo=zone, fold=0)  # type: ignore[arg-type]
+    return window.start <= probe <= window.end
+
+
+def _outside_hours(local_start: datetime, local_end: datetime, open_time: time,
+                   close_time: time) -> bool:
+    if local_start.time() < open_time:
+        return True
+    if local_end.date() != local_start.date():
+        return not (local_end.date() == local_start.date() + timedelta(days=1)
+                    and local_end.time() == time(0) and close_time == time(0))
+    return local_end.time() > close_time
+
+
+def _warnings(series: ValidSeries, closed: list[date], shifted: list[date],
+              dropped: list[date], ambiguous: list[date], outside: list[date],
+              zone: str) -> list[c.Conflict]:
+    spec, config = series.spec, series.config
+    key = spec.key
+    found: list[c.Conflict] = []
+    if closed:
+        found.append(c.Conflict(
+            key, c.CLOSED_DATE, c.WARN,
+            f"{len(closed)} occurrence(s) fall on closed dates and are skipped "
+            f"(closed_dates set at {config.provenance['closed_dates']} scope); "
+            "add them to the series' exdates to silence this",
+            tuple(closed), {"scope": config.provenance["closed_dates"]},
+        ))
+    if shifted:
+        found.append(c.Conflict(
+            key, c.NONEXISTENT_LOCAL_TIME, c.WARN,
+            f"{spec.start_time} does not exist in {zone} on {_days(shifted)} (clocks go "
+            "forward); those sessions start later by the length of the gap. Move start_time "
+            "out of the gap to keep the time",
+            tuple(shifted), {"timezone": zone, "start_time": spec.start_time},
+        ))
+    if dropped:
+        found.append(c.Conflict(
+            key, c.SKIPPED_LOCAL_DATE, c.WARN,
+            f"the local date {_days(dropped)} does not exist in {zone}; "
+            "the occurrence is dropped",
+            tuple(dropped), {"timezone": zone},
+        ))
+    if ambiguous:
+        found.append(c.Conflict(
+            key, c.AMBIGUOUS_LOCAL_TIME, c.WARN,
+            f"{spec.start_time} happens twice in {zone} on {_days(ambiguous)} (clocks go "
+            "back); the first of the two is used. Move start_time out of the repeated hour "
+            "to avoid the doubt",
+            tuple(ambiguous), {"timezone": zone, "start_time": spec.start_time},
+        ))
+    if outside:
+        found.append(c.Conflict(
+            key, c.OUTSIDE_BUSINESS_HOURS, c.WARN,
+            f"sessions at {spec.start_time} for {series.duration_minutes} min fall outside "
+            f"business hours {config.open_time:%H:%M}-{config.close_time:%H:%M} (open_time "
+            f"set at {config.provenance['open_time']} scope, close_time at "
+            f"{config.provenance['close_time']} scope); change start_time or the hours",
+            (), {"dates": [d.isoformat() for d in outside],
+                 "open_time": f"{config.open_time:%H:%M}",
+                 "close_time": f"{config.close_time:%H:%M}"},
+        ))
+    skip = frozenset(spec.exdates) | config.closed_dates
+    if first_date(series.rule, start_date=spec.start_date, end_date=spec.end_date,
+                  skip=skip) is None:
+        found.append(c.Conflict(
+            key, c.NO_OCCURRENCES, c.WARN,
+            f"the rule {spec.recurrence!r} schedules no session between {spec.start_date} and "
+            f"{spec.end_date or 'open end'} (after exdates and closed dates); check the rule "
+            "and the dates",
+            (),
+        ))
+    return found
+
+
+def _days(days: Iterable[date]) -> str:
+    listed = [d.isoformat() for d in days]
+    return ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")

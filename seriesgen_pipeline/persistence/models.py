@@ -1,0 +1,232 @@
+"""The application database of SPEC §3, as SQLAlchemy 2 models.
+
+All instants are stored in UTC and read back timezone-aware, on SQLite too
+(``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware UTC instant on every backend (SQLite stores it naive, in UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given for a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class DateList(sa.types.TypeDecorator[list[date]]):
+    """A list of dates stored as a JSON array of ``YYYY-MM-DD`` strings."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        return sorted({d.isoformat() if isinstance(d, date) else str(d) for d in value})
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        return [date.fromisoformat(v) for v in value]
+
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the application tables."""
+
+
+class Branch(Base):
+    __tablename__ = "branches"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+
+
+class SchedulingConfig(Base):
+    __tablename__ = "scheduling_configs"
+    __table_args__ = (
+        sa.CheckConstraint("scope IN ('base', 'branch', 'series')", name="ck_config_scope"),
+        sa.Index("uq_config_base", "scope", unique=True,
+                 sqlite_where=sa.text("scope = 'base'"),
+                 postgresql_where=sa.text("scope = 'base'")),
+        sa.Index("uq_config_branch", "branch_id", unique=True,
+                 sqlite_where=sa.text("scope = 'branch'"),
+                 postgresql_where=sa.text("scope = 'branch'")),
+        sa.Index("uq_config_series", "series_id", unique=True,
+                 sqlite_where=sa.text("scope = 'series'"),
+                 postgresql_where=sa.text("scope = 'series'")),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(sa.String(16))
+    branch_id: Mapped[str | None] = mapped_column(sa.String(64))
+    series_id: Mapped[int | None] = mapped_column(sa.Integer)
+    horizon_days: Mapped[int | None] = mapped_column(sa.Integer)
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    default_duration_minutes: Mapped[int | None] = mapped_column(sa.Integer)
+    default_capacity: Mapped[int | None] = mapped_column(sa.Integer)
+    open_time: Mapped[str | None] = mapped_column(sa.String(5))
+    close_time: Mapped[str | None] = mapped_column(sa.String(5))
+    closed_dates: Mapped[list[date] | None] = mapped_column(DateList)
+    generation_enabled: Mapped[bool | None] = mapped_column(sa.Boolean)
+    cleanup_grace_days: Mapped[int | None] = mapped_column(sa.Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClassSeries(Base):
+    __tablename__ = "class_series"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    branch_id: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    instructor: Mapped[str | None] = mapped_column(sa.String(200))
+    room: Mapped[str | None] = mapped_column(sa.String(200))
+    capacity: Mapped[int | None] = mapped_column(sa.Integer)
+    recurrence: Mapped[str] = mapped_column(sa.String(500))
+    start_time: Mapped[str] = mapped_column(sa.String(5))
+    duration_minutes: Mapped[int | None] = mapped_column(sa.Integer)
+    start_date: Mapped[date] = mapped_column(sa.Date)
+    end_date: Mapped[date | None] = mapped_column(sa.Date)
+    exdates: Mapped[list[date]] = mapped_column(DateList, default=list, server_default="[]")
+    version: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
+    last_generated_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClassSession(Base):
+    __tablename__ = "class_sessions"
+    __table_args__ = (
+        sa.UniqueConstraint("origin_series_id", "occurrence_key",
+                            name="uq_class_sessions_occurrence"),
+        sa.Index("ix_class_sessions_series_key_start", "series_key", "starts_at"),
+        sa.Index("ix_class_sessions_branch_start", "branch_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    series_id: Mapped[int | None] = mapped_column(sa.Integer)
+    origin_series_id: Mapped[int] = mapped_column(sa.Integer)
+    series_key: Mapped[str] = mapped_column(sa.String(200))
+    occurrence_key: Mapped[str] = mapped_column(sa.String(10))
+    branch_id: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    instructor: Mapped[str | None] = mapped_column(sa.String(200))
+    room: Mapped[str | None] = mapped_column(sa.String(200))
+    capacity: Mapped[int] = mapped_column(sa.Integer)
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(
+        sa.String(16), default="scheduled", server_default="scheduled"
+    )
+    detached: Mapped[bool] = mapped_column(
+        sa.Boolean, default=False, server_default=sa.false()
+    )
+    booked_count: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    config_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    run_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    recipient_type: Mapped[str] = mapped_column(sa.String(16))
+    recipient: Mapped[str] = mapped_column(sa.String(320))
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    series_key: Mapped[str | None] = mapped_column(sa.String(200))
+    code: Mapped[str] = mapped_column(sa.String(64))
+    message: Mapped[str] = mapped_column(sa.Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    dedupe_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GenerationLog(Base):
+    __tablename__ = "generation_log"
+    __table_args__ = (
+        sa.Index("ix_generation_log_run", "run_id"),
+        sa.Index("ix_generation_log_series", "series_key", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(sa.String(64))
+    series_key: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created: Mapped[int] = mapped_column(sa.Integer, default=0)
+    updated: Mapped[int] = mapped_column(sa.Integer, default=0)
+    deleted: Mapped[int] = mapped_column(sa.Integer, default=0)
+    protected: Mapped[int] = mapped_column(sa.Integer, default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    config_hash: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class SeriesSnapshot(Base):
+    """The start-of-run snapshot of a series and its resolved configuration (FR-011).
+
+    Written by ``resolved_series_config`` and read by ``class_sessions``, so any
+    run launcher (in-process, subprocess, another host) generates from the same
+    snapshot.
+    """
+
+    __tablename__ = "series_snapshots"
+
+    run_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    series_key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    series_id: Mapped[int | None] = mapped_column(sa.Integer)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    now: Mapped[datetime] = mapped_column(UTCDateTime)
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    config_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+
+
+class SeriesConflict(Base):
+    """The current conflicts of each series, replaced on every run of the series."""
+
+    __tablename__ = "series_conflicts"
+    __table_args__ = (sa.Index("ix_series_conflicts_series", "series_key"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    series_key: Mapped[str] = mapped_column(sa.String(200))
+    code: Mapped[str] = mapped_column(sa.String(64))
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    message: Mapped[str] = mapped_column(sa.Text)
+    dates: Mapped[list[str]] = mapped_column(sa.JSON)
+    details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    config_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    run_id: Mapped[str | None] = mapped_column(sa.String(64))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)

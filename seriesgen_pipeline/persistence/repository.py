@@ -1,0 +1,329 @@
+"""Queries and bulk writes. Keyword-only, take a connection, never commit.
+
+Conversion between rows and core values lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from seriesgen_pipeline.core.config import CONFIG_FIELDS, ConfigValues
+from seriesgen_pipeline.core.reconcile import ExistingSession, SessionValues, Update
+from seriesgen_pipeline.core.series import SeriesSpec
+from seriesgen_pipeline.persistence.models import (
+    Branch,
+    ClassSeries,
+    ClassSession,
+    GenerationLog,
+    SchedulingConfig,
+    SeriesConflict,
+    SeriesSnapshot,
+)
+
+series_t = ClassSeries.__table__
+sessions_t = ClassSession.__table__
+configs_t = SchedulingConfig.__table__
+branches_t = Branch.__table__
+log_t = GenerationLog.__table__
+snapshots_t = SeriesSnapshot.__table__
+conflicts_t = SeriesConflict.__table__
+
+# Rows per INSERT statement: well under SQLite's 32,766 bound parameters.
+_INSERT_BATCH = 1000
+
+
+def utcnow() -> datetime:
+    """The wall clock, for audit columns (``created_at``, ``updated_at``)."""
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- configuration
+
+def config_values_from_row(row: Mapping[str, Any]) -> ConfigValues:
+    """A ``scheduling_configs`` row as core ``ConfigValues``."""
+    values = {name: row[name] for name in CONFIG_FIELDS}
+    if values["closed_dates"] is not None:
+        values["closed_dates"] = tuple(values["closed_dates"])
+    return ConfigValues(**values)
+
+
+@dataclass(frozen=True)
+class SchedulingInputs:
+    """Everything snapshots are built from, read in one transaction."""
+
+    base: ConfigValues | None
+    branches: dict[str, str]
+    branch_configs: dict[str, ConfigValues]
+    series: list[SeriesSpec]
+    series_configs: dict[int, ConfigValues]
+
+
+def spec_from_row(row: Mapping[str, Any]) -> SeriesSpec:
+    """A ``class_series`` row as a core ``SeriesSpec``."""
+    return SeriesSpec(
+        id=row["id"], key=row["key"], branch_id=row["branch_id"], title=row["title"],
+        instructor=row["instructor"], room=row["room"], capacity=row["capacity"],
+        recurrence=row["recurrence"], start_time=row["start_time"],
+        duration_minutes=row["duration_minutes"], start_date=row["start_date"],
+        end_date=row["end_date"], exdates=tuple(row["exdates"] or ()),
+        version=row["version"],
+    )
+
+
+def load_scheduling_inputs(conn: sa.Connection, *, keys: Sequence[str] | None = None
+                           ) -> SchedulingInputs:
+    """Read the configuration scopes, branches and series (all, or those of ``keys``)."""
+    base = None
+    branch_configs: dict[str, ConfigValues] = {}
+    series_configs: dict[int, ConfigValues] = {}
+    for row in conn.execute(sa.select(configs_t)).mappings():
+        values = config_values_from_row(row)
+        if row["scope"] == "base":
+            base = values
+        elif row["scope"] == "branch" and row["branch_id"] is not None:
+            branch_configs[row["branch_id"]] = values
+        elif row["scope"] == "series" and row["series_id"] is not None:
+            series_configs[row["series_id"]] = values
+    branches = {r.id: r.name for r in conn.execute(sa.select(branches_t.c.id, branches_t.c.name))}
+    query = sa.select(series_t).order_by(series_t.c.id)
+    if keys is not None:
+        specs: list[SeriesSpec] = []
+        for part in _slices(list(keys), 5000):
+            specs.extend(spec_from_row(r) for r in conn.execute(
+                query.where(series_t.c.key.in_(part))).mappings())
+        specs.sort(key=lambda s: s.id)
+    else:
+        specs = [spec_from_row(r) for r in conn.execute(query).mappings()]
+    return SchedulingInputs(base, branches, branch_configs, specs, series_configs)
+
+
+def series_keys(conn: sa.Connection) -> list[str]:
+    """Keys of every series, oldest first."""
+    return list(conn.execute(sa.select(series_t.c.key).order_by(series_t.c.id)).scalars())
+
+
+# ---------------------------------------------------------------- sessions
+
+def _values_from_row(row: Mapping[str, Any]) -> SessionValues:
+    return SessionValues(
+        occurrence_key=row["occurrence_key"], branch_id=row["branch_id"], title=row["title"],
+        instructor=row["instructor"], room=row["room"], capacity=row["capacity"],
+        timezone=row["timezone"], starts_at=row["starts_at"], ends_at=row["ends_at"],
+    )
+
+
+def load_existing_sessions(
+    conn: sa.Connection, *, since: Mapping[int, tuple[datetime, str]]
+) -> dict[int, list[ExistingSession]]:
+    """Rows the planner needs, per origin series.
+
+    Args:
+        since: per series id, ``(now, first wanted occurrence key)``: rows that start
+            at or after ``now`` or whose occurrence key is at or after the key.
+    """
+    out: dict[int, list[ExistingSession]] = defaultdict(list)
+    if not since:
+        return out
+    low_now = min(now for now, _ in since.values())
+    low_key = min(key for _, key in since.values())
+    cols = [sessions_t.c[name] for name in (
+        "id", "origin_series_id", "occurrence_key", "branch_id", "title", "instructor", "room",
+        "capacity", "timezone", "starts_at", "ends_at", "status", "detached", "booked_count")]
+    for part in _slices(sorted(since), 2000):
+        query = sa.select(*cols).where(
+            sessions_t.c.origin_series_id.in_(part),
+            sa.or_(sessions_t.c.starts_at >= low_now, sessions_t.c.occurrence_key >= low_key),
+        )
+        for row in conn.execute(query).mappings():
+            series_id = row["origin_series_id"]
+            now, key = since[series_id]
+            if row["starts_at"] < now and row["occurrence_key"] < key:
+                continue
+            out[series_id].append(ExistingSession(
+                id=row["id"], values=_values_from_row(row), status=row["status"],
+                detached=bool(row["detached"]), booked_count=row["booked_count"] or 0,
+            ))
+    return out
+
+
+@dataclass(frozen=True)
+class SeriesIdentity:
+    """What every session row copies from its series."""
+
+    series_id: int
+    series_key: str
+    config_hash: str | None
+
+
+def _session_row(values: SessionValues) -> dict[str, Any]:
+    return {
+        "occurrence_key": values.occurrence_key, "branch_id": values.branch_id,
+        "title": values.title, "instructor": values.instructor, "room": values.room,
+        "capacity": values.capacity, "timezone": values.timezone,
+        "starts_at": values.starts_at, "ends_at": values.ends_at,
+    }
+
+
+def insert_sessions(conn: sa.Connection, *,
+                    rows: Sequence[tuple[SeriesIdentity, SessionValues]], run_id: str) -> int:
+    """Insert sessions; an occurrence that already has a row is left alone. Returns inserts."""
+    if not rows:
+        return 0
+    stamp = utcnow()
+    payload = [
+        {**_session_row(values), "series_id": ident.series_id,
+         "origin_series_id": ident.series_id, "series_key": ident.series_key,
+         "config_hash": ident.config_hash, "run_id": run_id, "status": "scheduled",
+         "detached": False, "booked_count": 0, "created_at": stamp, "updated_at": stamp}
+        for ident, values in rows
+    ]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    created = 0
+    for part in _slices(payload, _INSERT_BATCH):
+        stmt = insert(sessions_t).values(part).on_conflict_do_nothing(
+            index_elements=["origin_series_id", "occurrence_key"])
+        created += conn.execute(stmt).rowcount
+    return created
+
+
+_UNPROTECTED = sa.and_(
+    sessions_t.c.detached == sa.false(),
+    sessions_t.c.booked_count == 0,
+    sessions_t.c.status == "scheduled",
+)
+
+
+def update_sessions(conn: sa.Connection, *,
+                    rows: Sequence[tuple[SeriesIdentity, Update]], run_id: str) -> int:
+    """Rewrite generator-owned attributes of unprotected rows. Returns rows updated.
+
+    Protection is checked in the statement itself: a row booked, detached or
+    cancelled since it was read is not touched.
+    """
+    if not rows:
+        return 0
+    stamp = utcnow()
+    stmt = (
+        sa.update(sessions_t)
+        .where(sessions_t.c.id == sa.bindparam("row_id"), _UNPROTECTED)
+        .values({
+            name: sa.bindparam(f"v_{name}") for name in (
+                "branch_id", "title", "instructor", "room", "capacity", "timezone",
+                "starts_at", "ends_at", "config_hash", "run_id", "updated_at")
+        })
+    )
+    params = []
+    for ident, update in rows:
+        values = _session_row(update.values)
+        values.pop("occurrence_key")
+        values.update(config_hash=ident.config_hash, run_id=run_id, updated_at=stamp)
+        params.append({"row_id": update.id, **{f"v_{k}": v for k, v in values.items()}})
+    return conn.execute(stmt, params).rowcount
+
+
+def delete_sessions(conn: sa.Connection, *, ids: Sequence[int]) -> int:
+    """Delete unprotected rows by id. Returns rows deleted."""
+    deleted = 0
+    for part in _slices(list(ids), 5000):
+        deleted += conn.execute(
+            sa.delete(sessions_t).where(sessions_t.c.id.in_(part), _UNPROTECTED)).rowcount
+    return deleted
+
+
+def set_watermarks(conn: sa.Connection, *, marks: Mapping[int, datetime]) -> None:
+    """Advance ``last_generated_through`` of each series."""
+    if not marks:
+        return
+    stmt = (sa.update(series_t).where(series_t.c.id == sa.bindparam("sid"))
+            .values(last_generated_through=sa.bindparam("mark")))
+    conn.execute(stmt, [{"sid": sid, "mark": mark} for sid, mark in marks.items()])
+
+
+def watermarks(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, datetime | None]:
+    """``last_generated_through`` per existing series id (missing ids are deleted series)."""
+    out: dict[int, datetime | None] = {}
+    for part in _slices(list(ids), 5000):
+        out.update(conn.execute(sa.select(series_t.c.id, series_t.c.last_generated_through)
+                                .where(series_t.c.id.in_(part))).tuples().all())
+    return out
+
+
+def retire_series(conn: sa.Connection, *, series_id: int) -> int:
+    """Delete a series and its series-scope configuration; its sessions stay.
+
+    Returns the number of sessions detached from the series (``series_id`` set to NULL).
+    """
+    kept = conn.execute(sa.update(sessions_t).where(sessions_t.c.series_id == series_id)
+                        .values(series_id=None)).rowcount
+    conn.execute(sa.delete(configs_t).where(configs_t.c.scope == "series",
+                                            configs_t.c.series_id == series_id))
+    conn.execute(sa.delete(series_t).where(series_t.c.id == series_id))
+    return kept
+
+
+# ---------------------------------------------------------------- run records
+
+def write_generation_log(conn: sa.Connection, *, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append ``generation_log`` rows."""
+    for part in _slices(list(rows), _INSERT_BATCH):
+        conn.execute(sa.insert(log_t), part)
+
+
+def store_snapshots(conn: sa.Connection, *, run_id: str, now: datetime,
+                    snapshots: Sequence[Any]) -> None:
+    """Store the run's snapshots (replacing any earlier ones of the same run)."""
+    keys = [s.series_key for s in snapshots]
+    for part in _slices(keys, 5000):
+        conn.execute(sa.delete(snapshots_t).where(snapshots_t.c.run_id == run_id,
+                                                  snapshots_t.c.series_key.in_(part)))
+    rows = [{
+        "run_id": run_id, "series_key": s.series_key, "series_id": s.spec.id,
+        "taken_at": s.taken_at, "now": now, "fingerprint": s.fingerprint,
+        "config_hash": s.config_hash, "payload": s.to_payload(),
+    } for s in snapshots]
+    for part in _slices(rows, _INSERT_BATCH):
+        conn.execute(sa.insert(snapshots_t), part)
+
+
+def load_snapshot_payloads(conn: sa.Connection, *, run_id: str, keys: Sequence[str]
+                           ) -> dict[str, tuple[datetime, dict[str, Any]]]:
+    """``series_key -> (now, payload)`` of the run's stored snapshots."""
+    out: dict[str, tuple[datetime, dict[str, Any]]] = {}
+    for part in _slices(list(keys), 5000):
+        query = sa.select(snapshots_t.c.series_key, snapshots_t.c.now, snapshots_t.c.payload
+                          ).where(snapshots_t.c.run_id == run_id,
+                                  snapshots_t.c.series_key.in_(part))
+        for key, now, payload in conn.execute(query):
+            out[key] = (now, payload)
+    return out
+
+
+def prune_snapshots(conn: sa.Connection, *, before: datetime) -> int:
+    """Forget snapshots taken before ``before``."""
+    return conn.execute(sa.delete(snapshots_t).where(snapshots_t.c.taken_at < before)).rowcount
+
+
+def replace_conflicts(conn: sa.Connection, *, series_keys: Sequence[str],
+                      rows: Sequence[Mapping[str, Any]]) -> None:
+    """Replace the current conflicts of ``series_keys`` with ``rows``."""
+    for part in _slices(list(series_keys), 5000):
+        conn.execute(sa.delete(conflicts_t).where(conflicts_t.c.series_key.in_(part)))
+    for rows_part in _slices(list(rows), _INSERT_BATCH):
+        conn.execute(sa.insert(conflicts_t), rows_part)
+
+
+def _slices(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def dates_iso(values: Iterable[date]) -> list[str]:
+    """Dates as sorted ISO strings."""
+    return sorted(d.isoformat() for d in values)

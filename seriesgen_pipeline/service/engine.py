@@ -1,0 +1,440 @@
+"""Generation for one series or many: snapshot -> plan -> apply in committed chunks.
+
+- ``take_snapshots`` reads every series and configuration scope in one
+  transaction, resolves and validates each series, and stores the snapshots in
+  the application database (FR-011).
+- ``generate`` expands each valid snapshot over its window (pure core), then,
+  in batches of series, takes the series' locks, reads their rows, plans, and
+  applies the plan in chunk transactions; each chunk advances
+  ``last_generated_through`` of the series it covers in the same transaction
+  (FR-010). A broken series fails alone; the others are generated.
+- ``retire`` deletes series past ``end_date + cleanup_grace_days`` whose
+  occurrences are all committed; their sessions stay (FR-004).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from seriesgen_pipeline.core import conflicts as c
+from seriesgen_pipeline.core.generation import desired_sessions
+from seriesgen_pipeline.core.occurrences import Window, window_for
+from seriesgen_pipeline.core.reconcile import (
+    ReconciliationPlan,
+    SessionValues,
+    Update,
+    plan_reconciliation,
+)
+from seriesgen_pipeline.core.snapshot import SeriesSnapshot, build_snapshot
+from seriesgen_pipeline.core.timezones import load_zone
+from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.persistence.locks import series_locks
+from seriesgen_pipeline.service.faults import fault_point
+
+log = logging.getLogger("seriesgen.engine")
+
+SUCCESS = "success"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+
+@dataclass
+class SeriesOutcome:
+    """What one run did for one series."""
+
+    series_key: str
+    status: str
+    series_id: int | None = None
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    protected: int = 0
+    window: Window | None = None
+    duration_ms: int = 0
+    config_hash: str | None = None
+    provenance: dict[str, str] | None = None
+    error: str | None = None
+    conflicts: tuple[c.Conflict, ...] = ()
+    started_at: datetime | None = None
+
+    @property
+    def changed(self) -> bool:
+        """True when the run wrote sessions for the series."""
+        return bool(self.created or self.updated or self.deleted)
+
+    def counts(self) -> dict[str, int]:
+        """The four counters."""
+        return {"created": self.created, "updated": self.updated, "deleted": self.deleted,
+                "protected": self.protected}
+
+
+@dataclass
+class RetirementOutcome:
+    """What the cleanup did for one series."""
+
+    series_key: str
+    retired: bool
+    reason: str
+    sessions_kept: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Tuning of the write path."""
+
+    chunk_rows: int = 2000  # writes per chunk transaction
+    batch_series: int = 64  # series planned and locked together
+
+
+# ------------------------------------------------------------------ snapshots
+
+def take_snapshots(engine: sa.Engine, *, keys: Sequence[str] | None, now: datetime,
+                   run_id: str, store: bool = True) -> dict[str, SeriesSnapshot]:
+    """Snapshot series ``keys`` (or all) with their resolved configuration.
+
+    Keys with no series row are absent from the result (deleted or retired).
+    """
+    taken_at = repo.utcnow()
+    with engine.begin() as conn:
+        inputs = repo.load_scheduling_inputs(conn, keys=keys)
+    snapshots = {
+        spec.key: build_snapshot(
+            spec, taken_at=taken_at, base=inputs.base,
+            branch=inputs.branch_configs.get(spec.branch_id),
+            series=inputs.series_configs.get(spec.id),
+            branch_known=spec.branch_id in inputs.branches,
+        )
+        for spec in inputs.series
+    }
+    fault_point("snapshot")
+    if store:
+        with engine.begin() as conn:
+            repo.store_snapshots(conn, run_id=run_id, now=now, snapshots=list(snapshots.values()))
+    return snapshots
+
+
+def load_snapshots(engine: sa.Engine, *, run_id: str, keys: Sequence[str]
+                   ) -> tuple[dict[str, SeriesSnapshot], datetime | None]:
+    """The snapshots stored by ``take_snapshots`` for ``run_id``, and the run's ``now``."""
+    with engine.begin() as conn:
+        payloads = repo.load_snapshot_payloads(conn, run_id=run_id, keys=keys)
+    now = next((n for n, _ in payloads.values()), None)
+    return {k: SeriesSnapshot.from_payload(p) for k, (_, p) in payloads.items()}, now
+
+
+# ------------------------------------------------------------------ generation
+
+@dataclass
+class _Work:
+    snapshot: SeriesSnapshot
+    outcome: SeriesOutcome
+    window: Window
+    desired: tuple[SessionValues, ...]
+    plan: ReconciliationPlan | None = None
+    ops: list[tuple[str, str, Any]] = field(default_factory=list)
+    applied: int = 0
+    busy_s: float = 0.0
+
+
+def generate(
+    engine: sa.Engine,
+    snapshots: Iterable[SeriesSnapshot],
+    *,
+    now: datetime,
+    run_id: str,
+    settings: EngineSettings | None = None,
+    dry_run: bool = False,
+) -> list[SeriesOutcome]:
+    """Generate the sessions of every snapshot as of ``now``.
+
+    Returns one outcome per snapshot, in the order given. Outcomes, the
+    ``generation_log`` rows and the current conflicts are written for every
+    series, failed and skipped ones included (except in a dry run).
+    """
+    settings = settings or EngineSettings()
+    outcomes: list[SeriesOutcome] = []
+    work: list[_Work] = []
+    for snap in snapshots:
+        started = time.perf_counter()
+        outcome = SeriesOutcome(snap.series_key, SUCCESS, series_id=snap.spec.id,
+                                config_hash=snap.config_hash, started_at=repo.utcnow(),
+                                provenance=dict(snap.config.provenance) if snap.config else None)
+        outcomes.append(outcome)
+        if snap.error is not None:
+            outcome.status, outcome.error = FAILED, snap.error.message
+            outcome.conflicts = (snap.error_conflict(),)  # type: ignore[assignment]
+            continue
+        assert snap.config is not None
+        if not snap.config.generation_enabled:
+            outcome.status = SKIPPED
+            outcome.error = (f"generation_enabled is false (set at "
+                             f"{snap.config.provenance['generation_enabled']} scope)")
+            continue
+        try:
+            valid = snap.valid()
+            window = window_for(now, snap.config.horizon_days)
+            wanted = desired_sessions(valid, window)
+        except Exception as exc:  # noqa: BLE001 - one bad series must not stop the others
+            outcome.status, outcome.error = FAILED, f"{type(exc).__name__}: {exc}"
+            continue
+        outcome.window = window
+        outcome.conflicts = wanted.conflicts
+        item = _Work(snap, outcome, window, wanted.sessions)
+        item.busy_s = time.perf_counter() - started
+        work.append(item)
+    for batch in _batches(work, settings):
+        _run_batch(engine, batch, now=now, run_id=run_id, settings=settings, dry_run=dry_run)
+    if not dry_run:
+        _record(engine, outcomes, run_id=run_id)
+    return outcomes
+
+
+def _batches(work: list[_Work], settings: EngineSettings) -> Iterable[list[_Work]]:
+    batch: list[_Work] = []
+    rows = 0
+    for item in work:
+        if batch and (len(batch) >= settings.batch_series
+                      or rows + len(item.desired) > settings.chunk_rows * 4):
+            yield batch
+            batch, rows = [], 0
+        batch.append(item)
+        rows += len(item.desired)
+    if batch:
+        yield batch
+
+
+def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: str,
+               settings: EngineSettings, dry_run: bool) -> None:
+    started = time.perf_counter()
+    try:
+        with engine.connect() as conn, series_locks(conn, [w.snapshot.spec.id for w in batch]):
+            live = _plan_batch(conn, batch, now=now)
+            if not dry_run:
+                _apply_batch(conn, live, run_id=run_id, settings=settings)
+    except Exception as exc:  # noqa: BLE001 - the batch fails, the run goes on
+        log.error("generation failed for %s: %s", ", ".join(w.snapshot.series_key for w in batch),
+                  _short(exc))
+        for item in batch:
+            if item.outcome.status == SUCCESS:
+                item.outcome.status = FAILED
+                item.outcome.error = f"database error: {_short(exc)}; rerun the series"
+    shared = (time.perf_counter() - started) / max(len(batch), 1)
+    for item in batch:
+        item.outcome.duration_ms = round((item.busy_s + shared) * 1000)
+
+
+def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> list[_Work]:
+    with conn.begin():
+        alive = repo.watermarks(conn, ids=[w.snapshot.spec.id for w in batch])
+        live = []
+        for item in batch:
+            if item.snapshot.spec.id not in alive:
+                item.outcome.status = SKIPPED
+                item.outcome.error = "the series was deleted during the run"
+            else:
+                live.append(item)
+        since = {}
+        for item in live:
+            first_key = item.desired[0].occurrence_key if item.desired else "9999-12-31"
+            since[item.snapshot.spec.id] = (now, first_key)
+        existing = repo.load_existing_sessions(conn, since=since)
+    for item in live:
+        started = time.perf_counter()
+        plan = plan_reconciliation(item.desired, existing.get(item.snapshot.spec.id, ()),
+                                   now=now)
+        item.plan = plan
+        item.outcome.protected = len(plan.protected)
+        ops: list[tuple[str, str, Any]] = [("c", v.occurrence_key, v) for v in plan.creates]
+        ops += [("u", u.values.occurrence_key, u) for u in plan.updates]
+        keys = {e.id: e.values.occurrence_key
+                for e in existing.get(item.snapshot.spec.id, ())}
+        ops += [("d", keys[i], i) for i in plan.deletes]
+        ops.sort(key=lambda op: op[1])
+        item.ops = ops
+        item.busy_s += time.perf_counter() - started
+        if alive[item.snapshot.spec.id] == item.window.end and not ops:
+            item.applied = -1  # nothing at all to write, watermark already there
+    return live
+
+
+def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
+                 settings: EngineSettings) -> None:
+    pending = [w for w in live if w.applied >= 0]
+    while pending:
+        budget = settings.chunk_rows
+        creates: list[tuple[repo.SeriesIdentity, SessionValues]] = []
+        updates: list[tuple[repo.SeriesIdentity, Update]] = []
+        deletes: list[int] = []
+        marks: dict[int, datetime] = {}
+        touched: list[tuple[_Work, int]] = []
+        for item in pending:
+            if budget <= 0 and touched:
+                break
+            take = item.ops[item.applied:item.applied + budget]
+            ident = repo.SeriesIdentity(item.snapshot.spec.id, item.snapshot.series_key,
+                                        item.snapshot.config_hash)
+            for kind, _, payload in take:
+                if kind == "c":
+                    creates.append((ident, payload))
+                elif kind == "u":
+                    updates.append((ident, payload))
+                else:
+                    deletes.append(payload)
+            budget -= len(take)
+            end = item.applied + len(take)
+            marks[item.snapshot.spec.id] = _watermark(item, end)
+            touched.append((item, end))
+        with conn.begin():
+            created = repo.insert_sessions(conn, rows=creates, run_id=run_id)
+            updated = repo.update_sessions(conn, rows=updates, run_id=run_id)
+            deleted = repo.delete_sessions(conn, ids=deletes)
+            repo.set_watermarks(conn, marks=marks)
+            fault_point("chunk_write")
+        fault_point("chunk_commit")
+        _attribute(touched, created, updated, deleted)
+        pending = [w for w, end in touched if end < len(w.ops)] + pending[len(touched):]
+        for item, end in touched:
+            item.applied = end
+
+
+def _watermark(item: _Work, applied: int) -> datetime:
+    """Every occurrence up to the returned instant is committed once ``applied`` ops are."""
+    if applied >= len(item.ops):
+        return item.window.end
+    last_key = item.ops[applied - 1][1] if applied else ""
+    keys = [d.occurrence_key for d in item.desired]
+    index = bisect.bisect_right(keys, last_key) - 1
+    if index < 0:
+        return item.window.start
+    return item.desired[index].starts_at
+
+
+def _attribute(touched: list[tuple[_Work, int]], created: int, updated: int,
+               deleted: int) -> None:
+    """Spread a chunk's row counts over its series; rows refused by a guard are protected."""
+    planned = {"c": 0, "u": 0, "d": 0}
+    per_item = []
+    for item, end in touched:
+        counts = {"c": 0, "u": 0, "d": 0}
+        for kind, _, _ in item.ops[item.applied:end]:
+            counts[kind] += 1
+            planned[kind] += 1
+        per_item.append((item, counts))
+    actual = {"c": created, "u": updated, "d": deleted}
+    for kind in ("c", "u", "d"):
+        missing = planned[kind] - actual[kind]
+        for item, counts in per_item:
+            share = counts[kind]
+            if missing > 0 and share:
+                lost = min(missing, share)
+                missing -= lost
+                share -= lost
+                if kind != "c":
+                    item.outcome.protected += lost
+            if kind == "c":
+                item.outcome.created += share
+            elif kind == "u":
+                item.outcome.updated += share
+            else:
+                item.outcome.deleted += share
+
+
+def _record(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str) -> None:
+    finished = repo.utcnow()
+    logs = [{
+        "run_id": run_id, "series_key": o.series_key, "status": o.status,
+        "started_at": o.started_at or finished, "finished_at": finished,
+        "window_start": o.window.start if o.window else None,
+        "window_end": o.window.end if o.window else None,
+        "created": o.created, "updated": o.updated, "deleted": o.deleted,
+        "protected": o.protected, "error": o.error, "config_hash": o.config_hash,
+    } for o in outcomes]
+    conflict_rows = [{
+        "series_key": o.series_key, "code": k.code, "severity": k.severity,
+        "message": k.message, "dates": [d.isoformat() for d in k.dates],
+        "details": k.details, "config_hash": o.config_hash, "run_id": run_id,
+        "detected_at": finished,
+    } for o in outcomes for k in o.conflicts]
+    with engine.begin() as conn:
+        repo.write_generation_log(conn, rows=logs)
+        repo.replace_conflicts(conn, series_keys=[o.series_key for o in outcomes],
+                               rows=conflict_rows)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+# ------------------------------------------------------------------ retirement
+
+def retire(engine: sa.Engine, snapshots: Iterable[SeriesSnapshot], *, now: datetime,
+           generated: Sequence[str] | None = None) -> list[RetirementOutcome]:
+    """Retire the series that ended (SPEC §5, FR-004).
+
+    A series is retired once its local date is past ``end_date +
+    cleanup_grace_days`` and its watermark covers ``end_date``; the series row
+    and its series-scope configuration go, its sessions stay with ``series_id``
+    NULL. The current row is re-read under the series lock, so an ``end_date``
+    extended during the run keeps the series.
+    """
+    results: list[RetirementOutcome] = []
+    allowed = set(generated) if generated is not None else None
+    for snap in snapshots:
+        key = snap.series_key
+        if snap.config is None or snap.error is not None:
+            results.append(RetirementOutcome(key, False, "not generated: the series is broken"))
+            continue
+        if allowed is not None and key not in allowed:
+            results.append(RetirementOutcome(key, False, "not generated in this run"))
+            continue
+        if not snap.config.generation_enabled:
+            results.append(RetirementOutcome(key, False, "generation is disabled"))
+            continue
+        if snap.spec.end_date is None:
+            results.append(RetirementOutcome(key, False, "open-ended"))
+            continue
+        zone = load_zone(snap.config.timezone)
+        due = snap.spec.end_date + timedelta(days=snap.config.cleanup_grace_days)
+        if now.astimezone(zone).date() <= due:
+            results.append(RetirementOutcome(key, False, f"active until {due}"))
+            continue
+        try:
+            results.append(_retire_one(engine, snap, now=now, zone=zone))
+        except Exception as exc:  # noqa: BLE001 - reported per series
+            results.append(RetirementOutcome(key, False, "failed", error=_short(exc)))
+    return results
+
+
+def _retire_one(engine: sa.Engine, snap: SeriesSnapshot, *, now: datetime,
+                zone: Any) -> RetirementOutcome:
+    key = snap.series_key
+    with engine.connect() as conn, series_locks(conn, [snap.spec.id]):
+        with conn.begin():
+            row = conn.execute(sa.select(repo.series_t.c.end_date,
+                                         repo.series_t.c.last_generated_through)
+                               .where(repo.series_t.c.id == snap.spec.id)).first()
+            if row is None:
+                return RetirementOutcome(key, False, "already retired")
+            end_date, mark = row
+            if end_date is None or now.astimezone(zone).date() <= end_date + timedelta(
+                    days=snap.config.cleanup_grace_days if snap.config else 0):
+                return RetirementOutcome(key, False, "end_date changed during the run")
+            end_of_span = datetime.combine(end_date + timedelta(days=1), datetime.min.time(),
+                                           tzinfo=zone)
+            if mark is None or mark < end_of_span:
+                return RetirementOutcome(key, False,
+                                         "waiting: occurrences up to end_date not all committed")
+            kept = repo.retire_series(conn, series_id=snap.spec.id)
+            fault_point("retirement")
+    log.info("retired series %s; %d sessions kept", key, kept)
+    return RetirementOutcome(key, True, "retired", sessions_kept=kept)

@@ -1,0 +1,30 @@
+"""Fault points for crash tests, inert unless ``SERIESGEN_FAULT`` names one.
+
+``SERIESGEN_FAULT=<point>[:<n>]`` kills the process with SIGKILL the ``n``-th
+time (default 1st) execution reaches ``<point>``. Points: ``snapshot`` (after
+the snapshots are read, before they are stored), ``chunk_write`` (inside a chunk
+transaction, after its writes, before its commit), ``chunk_commit`` (right after
+a chunk commits), ``retirement`` (inside the retirement transaction, before its
+commit). Documented in docs/guarantees.md.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+_hits: Counter[str] = Counter()
+
+
+def fault_point(name: str) -> None:
+    """Die here if ``SERIESGEN_FAULT`` says so."""
+    wanted = os.environ.get("SERIESGEN_FAULT")
+    if not wanted:
+        return
+    point, _, nth = wanted.partition(":")
+    if point != name:
+        return
+    _hits[name] += 1
+    if _hits[name] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
