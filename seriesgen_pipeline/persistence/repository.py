@@ -22,6 +22,7 @@ from seriesgen_pipeline.persistence.models import (
     ClassSeries,
     ClassSession,
     GenerationLog,
+    Notification,
     SchedulingConfig,
     SeriesConflict,
     SeriesSnapshot,
@@ -34,6 +35,7 @@ branches_t = Branch.__table__
 log_t = GenerationLog.__table__
 snapshots_t = SeriesSnapshot.__table__
 conflicts_t = SeriesConflict.__table__
+notifications_t = Notification.__table__
 
 # Rows per INSERT statement: well under SQLite's 32,766 bound parameters.
 _INSERT_BATCH = 1000
@@ -189,7 +191,11 @@ def insert_sessions(conn: sa.Connection, *,
     for part in _slices(payload, _INSERT_BATCH):
         stmt = insert(sessions_t).values(part).on_conflict_do_nothing(
             index_elements=["origin_series_id", "occurrence_key"])
-        created += conn.execute(stmt).rowcount
+        if conn.dialect.name == "postgresql":
+            # psycopg reports no row count for a multi-row INSERT ... ON CONFLICT.
+            created += len(conn.execute(stmt.returning(sessions_t.c.id)).all())
+        else:
+            created += conn.execute(stmt).rowcount
     return created
 
 
@@ -251,7 +257,7 @@ def watermarks(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, datetime
     out: dict[int, datetime | None] = {}
     for part in _slices(list(ids), 5000):
         out.update(conn.execute(sa.select(series_t.c.id, series_t.c.last_generated_through)
-                                .where(series_t.c.id.in_(part))).tuples().all())
+                                .where(series_t.c.id.in_(part))).all())
     return out
 
 
@@ -317,6 +323,16 @@ def replace_conflicts(conn: sa.Connection, *, series_keys: Sequence[str],
         conn.execute(sa.delete(conflicts_t).where(conflicts_t.c.series_key.in_(part)))
     for rows_part in _slices(list(rows), _INSERT_BATCH):
         conn.execute(sa.insert(conflicts_t), rows_part)
+
+
+def insert_notifications(conn: sa.Connection, *, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert notifications whose ``dedupe_key`` is new. Returns rows inserted."""
+    if not rows:
+        return 0
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    unique = list({r["dedupe_key"]: r for r in rows}.values())
+    stmt = insert(notifications_t).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return conn.execute(stmt, unique).rowcount
 
 
 def _slices(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -153,12 +153,15 @@ def generate(
     run_id: str,
     settings: EngineSettings | None = None,
     dry_run: bool = False,
+    notify_recipient: str | None = None,
 ) -> list[SeriesOutcome]:
     """Generate the sessions of every snapshot as of ``now``.
 
     Returns one outcome per snapshot, in the order given. Outcomes, the
     ``generation_log`` rows and the current conflicts are written for every
-    series, failed and skipped ones included (except in a dry run).
+    series, failed and skipped ones included (except in a dry run). A dry run
+    reports what it would write and writes nothing. With ``notify_recipient``,
+    each new conflict is written once to ``notifications``.
     """
     settings = settings or EngineSettings()
     outcomes: list[SeriesOutcome] = []
@@ -194,7 +197,7 @@ def generate(
     for batch in _batches(work, settings):
         _run_batch(engine, batch, now=now, run_id=run_id, settings=settings, dry_run=dry_run)
     if not dry_run:
-        _record(engine, outcomes, run_id=run_id)
+        _record(engine, outcomes, run_id=run_id, notify_recipient=notify_recipient)
     return outcomes
 
 
@@ -218,7 +221,13 @@ def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: 
     try:
         with engine.connect() as conn, series_locks(conn, [w.snapshot.spec.id for w in batch]):
             live = _plan_batch(conn, batch, now=now)
-            if not dry_run:
+            if dry_run:
+                for item in live:
+                    if item.plan is not None:
+                        item.outcome.created = len(item.plan.creates)
+                        item.outcome.updated = len(item.plan.updates)
+                        item.outcome.deleted = len(item.plan.deletes)
+            else:
                 _apply_batch(conn, live, run_id=run_id, settings=settings)
     except Exception as exc:  # noqa: BLE001 - the batch fails, the run goes on
         log.error("generation failed for %s: %s", ", ".join(w.snapshot.series_key for w in batch),
@@ -348,7 +357,8 @@ def _attribute(touched: list[tuple[_Work, int]], created: int, updated: int,
                 item.outcome.deleted += share
 
 
-def _record(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str) -> None:
+def _record(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str,
+            notify_recipient: str | None) -> None:
     finished = repo.utcnow()
     logs = [{
         "run_id": run_id, "series_key": o.series_key, "status": o.status,
@@ -368,6 +378,15 @@ def _record(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str) ->
         repo.write_generation_log(conn, rows=logs)
         repo.replace_conflicts(conn, series_keys=[o.series_key for o in outcomes],
                                rows=conflict_rows)
+        if notify_recipient:
+            repo.insert_notifications(conn, rows=[{
+                "recipient_type": "SYSTEM", "recipient": notify_recipient,
+                "kind": "series_conflict", "severity": k.severity,
+                "series_key": o.series_key, "code": k.code, "message": k.message,
+                "details": {**k.details, "dates": [d.isoformat() for d in k.dates],
+                            "config_hash": o.config_hash},
+                "dedupe_key": k.dedupe_key(o.config_hash or ""), "created_at": finished,
+            } for o in outcomes for k in o.conflicts])
 
 
 def _short(exc: BaseException) -> str:
@@ -438,3 +457,9 @@ def _retire_one(engine: sa.Engine, snap: SeriesSnapshot, *, now: datetime,
             fault_point("retirement")
     log.info("retired series %s; %d sessions kept", key, kept)
     return RetirementOutcome(key, True, "retired", sessions_kept=kept)
+
+
+def current_fingerprints(engine: sa.Engine) -> dict[str, str]:
+    """``series key -> fingerprint`` of every series as it is now (for change detection)."""
+    snapshots = take_snapshots(engine, keys=None, now=repo.utcnow(), run_id="", store=False)
+    return {key: snap.fingerprint for key, snap in snapshots.items()}

@@ -1,0 +1,47 @@
+"""The one root ``Definitions`` of seriesgen, loaded by ``workspace.yaml``.
+
+The schedule's cron, time zone and chunk size can be changed with
+``SERIESGEN_SCHEDULE_CRON``, ``SERIESGEN_SCHEDULE_TIMEZONE`` and
+``SERIESGEN_RUN_CHUNK``, read once when the code location loads.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from seriesgen_pipeline.defs.assets import series_generation
+from seriesgen_pipeline.defs.resources import SeriesgenResource
+from seriesgen_pipeline.defs.runs import generation_job
+from seriesgen_pipeline.defs.schedules import (
+    DEFAULT_CHUNK,
+    DEFAULT_CRON,
+    DEFAULT_TIMEZONE,
+    build_nightly_schedule,
+)
+from seriesgen_pipeline.defs.sensors import class_series_changes
+
+
+def build_definitions(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE,
+                      chunk_size: int = DEFAULT_CHUNK,
+                      resource: SeriesgenResource | None = None) -> dg.Definitions:
+    """All of seriesgen's Dagster objects."""
+    return dg.Definitions(
+        assets=[series_generation],
+        jobs=[generation_job],
+        schedules=[build_nightly_schedule(cron=cron, timezone=timezone, chunk_size=chunk_size)],
+        sensors=[class_series_changes],
+        resources={"seriesgen": resource or SeriesgenResource()},
+    )
+
+
+def _from_environment() -> dg.Definitions:
+    return build_definitions(
+        cron=os.environ.get("SERIESGEN_SCHEDULE_CRON") or DEFAULT_CRON,
+        timezone=os.environ.get("SERIESGEN_SCHEDULE_TIMEZONE") or DEFAULT_TIMEZONE,
+        chunk_size=int(os.environ.get("SERIESGEN_RUN_CHUNK") or DEFAULT_CHUNK),
+    )
+
+
+defs = _from_environment()

@@ -1,0 +1,1 @@
+"""Dagster wiring only: resources, partitions, assets, checks, schedules, sensors."""

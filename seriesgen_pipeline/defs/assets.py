@@ -1,0 +1,136 @@
+"""The three per-series assets, materialized together in one step per run.
+
+``resolved_series_config`` -> ``class_sessions`` -> ``series_cleanup`` are the
+specs of one multi-asset, so a run over a range of series is a single step
+(Dagster's per-run and per-step costs are paid once per range, not per series).
+Each series' outcome is recorded as its own partition's materialization; series
+that fail get none, and the step raises at the end, so exactly the failed
+partitions show as failed and can be rerun alone.
+"""
+
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from seriesgen_pipeline.core import conflicts as c
+from seriesgen_pipeline.defs.partitions import class_series_partitions
+from seriesgen_pipeline.defs.resources import SeriesgenResource
+from seriesgen_pipeline.service import engine as eng
+from seriesgen_pipeline.service.reporting import log_run, series_fields, totals
+from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE
+
+RESOLVED = dg.AssetKey("resolved_series_config")
+SESSIONS = dg.AssetKey("class_sessions")
+CLEANUP = dg.AssetKey("series_cleanup")
+CONFLICT_CHECK = "series_conflicts"
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(RESOLVED, skippable=True, group_name="seriesgen",
+                     description="Snapshot of each series and its resolved configuration, "
+                                 "with provenance (stored in the application database)."),
+        dg.AssetSpec(SESSIONS, skippable=True, deps=[RESOLVED], group_name="seriesgen",
+                     description="The class sessions generated from the snapshot."),
+        dg.AssetSpec(CLEANUP, skippable=True, deps=[SESSIONS], group_name="seriesgen",
+                     description="Retirement of series past end_date + cleanup_grace_days."),
+    ],
+    check_specs=[dg.AssetCheckSpec(CONFLICT_CHECK, asset=SESSIONS,
+                                   description="Conflicts of the run's series (SPEC §6)")],
+    partitions_def=class_series_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(500),
+    name="series_generation",
+    can_subset=False,
+)
+def series_generation(context: dg.AssetExecutionContext,
+                      seriesgen: SeriesgenResource) -> Iterator[Any]:
+    """Snapshot, generate and retire every series of the run's partition range."""
+    started = time.perf_counter()
+    settings = seriesgen.settings()
+    if not settings.writes_allowed:
+        raise dg.Failure(description=SAFEGUARD_MESSAGE, allow_retries=False)
+    engine = seriesgen.engine()
+    run_id = context.run.run_id
+    now = settings.now()
+    keys = list(context.partition_keys)
+
+    taken = eng.take_snapshots(engine, keys=keys, now=now, run_id=run_id)
+    for key, snap in taken.items():
+        if snap.error is None:
+            yield dg.AssetMaterialization(asset_key=RESOLVED, partition=key,
+                                          metadata=_snapshot_metadata(snap))
+    missing = [k for k in keys if k not in taken]
+
+    snapshots, _ = eng.load_snapshots(engine, run_id=run_id, keys=list(taken))
+    outcomes = eng.generate(
+        engine, [snapshots[k] for k in keys if k in snapshots], now=now, run_id=run_id,
+        settings=eng.EngineSettings(chunk_rows=seriesgen.chunk_rows,
+                                    batch_series=seriesgen.batch_series),
+        notify_recipient=settings.notify_recipient,
+    )
+    for outcome in outcomes:
+        if outcome.status != eng.FAILED:
+            yield dg.AssetMaterialization(asset_key=SESSIONS, partition=outcome.series_key,
+                                          metadata=_outcome_metadata(outcome, run_id))
+    generated = [o.series_key for o in outcomes if o.status == eng.SUCCESS]
+    for result in eng.retire(engine, snapshots.values(), now=now, generated=generated):
+        if result.error is None:
+            yield dg.AssetMaterialization(asset_key=CLEANUP, partition=result.series_key,
+                                          metadata={"retired": result.retired,
+                                                    "reason": result.reason,
+                                                    "sessions_kept": result.sessions_kept})
+    duration_ms = round((time.perf_counter() - started) * 1000)
+    log_run(outcomes, run_id=run_id, duration_ms=duration_ms)
+    yield _conflict_check(outcomes)
+    failed = {o.series_key: o.error for o in outcomes if o.status == eng.FAILED}
+    summary = {**totals(outcomes), "duration_ms": duration_ms, "missing_series": missing}
+    context.log.info(f"run totals: {summary}")
+    if failed:
+        raise dg.Failure(
+            description=f"{len(failed)} of {len(keys)} series failed: "
+                        + "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:10]),
+            metadata={"failed_series": dg.MetadataValue.json(failed),
+                      "totals": dg.MetadataValue.json(summary)},
+            allow_retries=False,
+        )
+
+
+def _snapshot_metadata(snap: Any) -> dict[str, Any]:
+    return {
+        "config_hash": snap.config_hash,
+        "fingerprint": snap.fingerprint,
+        "series_version": snap.spec.version,
+        "provenance": dg.MetadataValue.json(dict(snap.config.provenance)),
+        "config": dg.MetadataValue.json(snap.config.as_dict()),
+    }
+
+
+def _outcome_metadata(outcome: eng.SeriesOutcome, run_id: str) -> dict[str, Any]:
+    fields = series_fields(outcome, run_id)
+    meta: dict[str, Any] = {
+        name: fields[name] for name in (
+            "status", "created", "updated", "deleted", "protected", "duration_ms")
+    }
+    meta["window_start"] = fields["window_start"] or ""
+    meta["window_end"] = fields["window_end"] or ""
+    meta["config_hash"] = outcome.config_hash or ""
+    meta["provenance"] = dg.MetadataValue.json(outcome.provenance or {})
+    meta["conflicts"] = dg.MetadataValue.json([k.as_dict() for k in outcome.conflicts])
+    return meta
+
+
+def _conflict_check(outcomes: list[eng.SeriesOutcome]) -> dg.AssetCheckResult:
+    found = [k for o in outcomes for k in o.conflicts]
+    errors = [k for k in found if k.severity == c.ERROR]
+    severity = dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN
+    by_series: dict[str, list[str]] = {}
+    for k in found:
+        by_series.setdefault(k.series_key, []).append(f"{k.severity} {k.code}: {k.message}")
+    return dg.AssetCheckResult(
+        check_name=CONFLICT_CHECK, asset_key=SESSIONS, passed=not found, severity=severity,
+        metadata={"errors": len(errors), "warnings": len(found) - len(errors),
+                  "conflicts": dg.MetadataValue.json(by_series)},
+    )

@@ -1,0 +1,61 @@
+"""The generation job and how partition keys become ranged run requests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from seriesgen_pipeline.defs.assets import series_generation
+from seriesgen_pipeline.defs.partitions import class_series_partitions
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+RANGE_TAG = "seriesgen/partition_range"
+
+generation_job = dg.define_asset_job(
+    "series_generation_job",
+    selection=dg.AssetSelection.assets(series_generation),
+    partitions_def=class_series_partitions,
+    description="Snapshot, generate and retire the series of a partition range.",
+)
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """Tags that make one run cover the partitions ``first``..``last``."""
+    return {RANGE_START: first, RANGE_END: last, RANGE_TAG: f"{first}..{last}"}
+
+
+def contiguous_ranges(ordered_keys: Sequence[str], wanted: set[str] | None, *,
+                      max_size: int) -> list[tuple[str, str]]:
+    """Split ``ordered_keys`` (the partition order) into ranges of wanted keys.
+
+    A range never holds a key that is not wanted, and has at most ``max_size`` keys.
+    """
+    ranges: list[tuple[str, str]] = []
+    first = last = None
+    size = 0
+    for key in ordered_keys:
+        if wanted is not None and key not in wanted:
+            if first is not None and last is not None:
+                ranges.append((first, last))
+            first = last = None
+            size = 0
+            continue
+        if first is None or size >= max_size:
+            if first is not None and last is not None:
+                ranges.append((first, last))
+            first, size = key, 0
+        last = key
+        size += 1
+    if first is not None and last is not None:
+        ranges.append((first, last))
+    return ranges
+
+
+def range_request(first: str, last: str, *, run_key: str | None) -> dg.RunRequest:
+    """A run request over ``first``..``last`` (a plain partition run for one key)."""
+    if first == last:
+        return dg.RunRequest(run_key=run_key, partition_key=first,
+                             tags={RANGE_TAG: f"{first}..{last}"})
+    return dg.RunRequest(run_key=run_key, tags=range_tags(first, last))

@@ -1,0 +1,38 @@
+"""``nightly_generation``: every active series, in ranged runs of ``chunk_size`` series."""
+
+
+import dagster as dg
+
+from seriesgen_pipeline.defs.partitions import class_series_partitions
+from seriesgen_pipeline.defs.runs import contiguous_ranges, generation_job, range_request
+from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE, Settings
+
+DEFAULT_CRON = "0 2 * * *"
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_CHUNK = 500
+
+
+def build_nightly_schedule(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE,
+                           chunk_size: int = DEFAULT_CHUNK) -> dg.ScheduleDefinition:
+    """The nightly schedule: one ranged run request per ``chunk_size`` partitions."""
+
+    @dg.schedule(name="nightly_generation", cron_schedule=cron, execution_timezone=timezone,
+                 job=generation_job,
+                 description="Materializes every class series partition, in ranged runs.")
+    def nightly_generation(context: dg.ScheduleEvaluationContext
+                           ) -> list[dg.RunRequest] | dg.SkipReason:
+        settings = Settings.from_env()
+        if not settings.writes_allowed:
+            return dg.SkipReason(SAFEGUARD_MESSAGE)
+        keys = class_series_partitions.get_partition_keys(
+            dynamic_partitions_store=context.instance)
+        if not keys:
+            return dg.SkipReason("no class series partitions yet (the sensor adds them)")
+        stamp = (context.scheduled_execution_time.isoformat()
+                 if context.scheduled_execution_time else "manual")
+        return [
+            range_request(first, last, run_key=f"nightly:{stamp}:{first}..{last}")
+            for first, last in contiguous_ranges(keys, None, max_size=chunk_size)
+        ]
+
+    return nightly_generation

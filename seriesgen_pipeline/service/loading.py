@@ -1,0 +1,299 @@
+"""Loading a data file (SPEC §10) into the application database, all or nothing.
+
+The file is checked whole before anything is written (``core.datafile``); what
+only the database can tell — which branches exist, whether a base configuration
+is stored yet — is checked inside the same transaction as the writes, so a
+rejected file leaves every table exactly as it was.
+
+Upserts, in one transaction:
+
+- ``base``: the fields the file sets replace the stored ones; fields the file
+  leaves out keep their stored value. With no stored base, the file's base must
+  set every field.
+- ``branches`` by ``id``: the name is updated; a ``config`` in the file replaces
+  the branch scope (``null`` fields inherit); no ``config`` leaves it alone.
+- ``series`` by ``key`` (the immutable identity): a new series starts at
+  ``version`` 1; a series whose content changed gets ``version + 1`` and a new
+  ``updated_at``; an unchanged series is not touched. A ``config`` replaces the
+  series scope; no ``config`` leaves it alone. Series absent from the file are
+  left alone.
+
+Rows that would not change are not written, so loading the same file twice
+writes nothing the second time (and wakes no sensor).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from seriesgen_pipeline.core.config import CONFIG_FIELDS, ConfigValues
+from seriesgen_pipeline.core.datafile import (
+    DataFile,
+    SeriesEntry,
+    check_branches,
+    missing_base_fields,
+    parse_data_file,
+)
+from seriesgen_pipeline.core.errors import DataFileError
+from seriesgen_pipeline.persistence import repository as repo
+
+log = logging.getLogger("seriesgen.loading")
+
+LOAD_LOCK_KEY = 7243002
+"""PostgreSQL transaction advisory lock serializing loads (upgrades use 7243001)."""
+
+_SLICE = 5000  # keys per IN (...) list
+_CONTENT_COLUMNS = (
+    "branch_id", "title", "instructor", "room", "capacity", "recurrence", "start_time",
+    "duration_minutes", "start_date", "end_date", "exdates",
+)
+
+
+@dataclass
+class LoadSummary:
+    """What a load wrote; every count is zero when the file matched the database."""
+
+    branches_created: int = 0
+    branches_updated: int = 0
+    series_created: int = 0
+    series_updated: int = 0
+    series_unchanged: int = 0
+    configs_written: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts by name."""
+        return asdict(self)
+
+
+def load_file(engine: sa.Engine, path: Path) -> LoadSummary:
+    """Read, check and load a YAML or JSON data file, all or nothing.
+
+    Args:
+        engine: the application database.
+        path: the data file; ``.json`` is read as JSON, anything else as YAML
+            (or JSON when it starts with ``{`` or ``[``).
+
+    Returns:
+        The counts of what was written.
+
+    Raises:
+        DataFileError: the file cannot be read or is rejected; nothing was written.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise DataFileError([f"{path}: no such file"]) from exc
+    except UnicodeDecodeError as exc:
+        raise DataFileError([f"{path}: not UTF-8 text (bad byte at offset {exc.start})"]) from exc
+    except OSError as exc:
+        raise DataFileError([f"{path}: cannot read the file: {exc.strerror or exc}"]) from exc
+    data = parse_data_file(text, source=str(path))
+    return load_data(engine, data)
+
+
+def load_data(engine: sa.Engine, data: DataFile) -> LoadSummary:
+    """Upsert a parsed data file in one transaction.
+
+    Args:
+        engine: the application database.
+        data: the checked content of a data file.
+
+    Returns:
+        The counts of what was written.
+
+    Raises:
+        DataFileError: a series names an unknown branch, or the database has no
+            base configuration and the file's base is missing or incomplete;
+            nothing was written.
+    """
+    with engine.begin() as conn:
+        summary = apply_data_file(conn, data=data)
+    log.info("data file loaded: %s", " ".join(f"{k}={v}" for k, v in summary.as_dict().items()))
+    return summary
+
+
+def apply_data_file(conn: sa.Connection, *, data: DataFile) -> LoadSummary:
+    """Check ``data`` against the database and upsert it, in the caller's transaction.
+
+    The caller owns the transaction: on ``DataFileError`` (raised before any
+    write) or any other error it must roll back.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOAD_LOCK_KEY})
+    stored_base = _stored_config(conn, scope="base")
+    known_branches = dict(
+        conn.execute(sa.select(repo.branches_t.c.id, repo.branches_t.c.name)).tuples().all()
+    )
+    problems: list[str] = []
+    try:
+        check_branches(data, set(known_branches))
+    except DataFileError as exc:
+        problems.extend(exc.problems)
+    if stored_base is None:
+        problems.extend(
+            f"base: field '{name}' is required: the database has no base configuration yet, "
+            "so the file's base section must set every field"
+            for name in missing_base_fields(data.base)
+        )
+    if problems:
+        raise DataFileError(problems)
+
+    summary = LoadSummary()
+    stamp = repo.utcnow()
+    if data.base is not None:
+        merged = _merge_base(stored_base, data.base)
+        summary.configs_written += _put_config(conn, scope="base", owner=None,
+                                               values=merged, stamp=stamp)
+    _load_branches(conn, data, known_branches, summary, stamp)
+    _load_series(conn, data.series, summary, stamp)
+    return summary
+
+
+# ---------------------------------------------------------------- configuration
+
+_OWNER_COLUMN = {"base": None, "branch": "branch_id", "series": "series_id"}
+
+
+def _config_filter(scope: str, owner: str | int | None) -> list[sa.ColumnElement[bool]]:
+    conditions = [repo.configs_t.c.scope == scope]
+    column = _OWNER_COLUMN[scope]
+    if column is not None:
+        conditions.append(repo.configs_t.c[column] == owner)
+    return conditions
+
+
+def _stored_config(conn: sa.Connection, *, scope: str,
+                   owner: str | int | None = None) -> ConfigValues | None:
+    row = conn.execute(
+        sa.select(repo.configs_t).where(*_config_filter(scope, owner))
+    ).mappings().first()
+    return repo.config_values_from_row(row) if row is not None else None
+
+
+def _merge_base(stored: ConfigValues | None, given: ConfigValues) -> ConfigValues:
+    """The file's base fields over the stored ones (the file cannot unset a base field)."""
+    values = {}
+    for name in CONFIG_FIELDS:
+        value = getattr(given, name)
+        values[name] = value if value is not None or stored is None else getattr(stored, name)
+    return ConfigValues(**values)
+
+
+def _put_config(conn: sa.Connection, *, scope: str, owner: str | int | None,
+                values: ConfigValues, stamp: datetime) -> int:
+    """Insert or replace one scope's row; returns 1 when written, 0 when already equal."""
+    stored = _stored_config(conn, scope=scope, owner=owner)
+    if stored == values:
+        return 0
+    fields = {name: getattr(values, name) for name in CONFIG_FIELDS}
+    if fields["closed_dates"] is not None:
+        fields["closed_dates"] = list(fields["closed_dates"])
+    if stored is None:
+        row: dict[str, Any] = {"scope": scope, "branch_id": None, "series_id": None}
+        column = _OWNER_COLUMN[scope]
+        if column is not None:
+            row[column] = owner
+        conn.execute(sa.insert(repo.configs_t).values(**row, **fields, updated_at=stamp))
+    else:
+        conn.execute(sa.update(repo.configs_t).where(*_config_filter(scope, owner))
+                     .values(**fields, updated_at=stamp))
+    return 1
+
+
+# ---------------------------------------------------------------- branches
+
+def _load_branches(conn: sa.Connection, data: DataFile, known: Mapping[str, str],
+                   summary: LoadSummary, stamp: datetime) -> None:
+    branches = repo.branches_t
+    for entry in data.branches:
+        if entry.id not in known:
+            conn.execute(sa.insert(branches).values(id=entry.id, name=entry.name))
+            summary.branches_created += 1
+        elif known[entry.id] != entry.name:
+            conn.execute(sa.update(branches).where(branches.c.id == entry.id)
+                         .values(name=entry.name))
+            summary.branches_updated += 1
+        if entry.config is not None:
+            summary.configs_written += _put_config(conn, scope="branch", owner=entry.id,
+                                                   values=entry.config, stamp=stamp)
+
+
+# ---------------------------------------------------------------- series
+
+def _content(entry: SeriesEntry) -> dict[str, Any]:
+    """The ``class_series`` columns a data-file series sets (``key`` aside)."""
+    return {
+        "branch_id": entry.branch, "title": entry.title, "instructor": entry.instructor,
+        "room": entry.room, "capacity": entry.capacity, "recurrence": entry.recurrence,
+        "start_time": entry.start_time, "duration_minutes": entry.duration_minutes,
+        "start_date": entry.start_date, "end_date": entry.end_date,
+        "exdates": list(entry.exdates),
+    }
+
+
+def _stored_content(row: Mapping[str, Any]) -> dict[str, Any]:
+    content = {name: row[name] for name in _CONTENT_COLUMNS}
+    content["exdates"] = sorted(set(_as_dates(content["exdates"] or ())))
+    return content
+
+
+def _as_dates(values: Iterable[Any]) -> Iterable[date]:
+    for value in values:
+        yield value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _load_series(conn: sa.Connection, entries: tuple[SeriesEntry, ...],
+                 summary: LoadSummary, stamp: datetime) -> None:
+    table = repo.series_t
+    keys = [entry.key for entry in entries]
+    stored: dict[str, sa.RowMapping] = {}
+    for start in range(0, len(keys), _SLICE):
+        query = sa.select(table).where(table.c.key.in_(keys[start:start + _SLICE]))
+        stored.update((row["key"], row) for row in conn.execute(
+            query.with_for_update()).mappings())
+
+    ids: dict[str, int] = {}
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for entry in entries:
+        content = _content(entry)
+        row = stored.get(entry.key)
+        if row is None:
+            inserts.append({"key": entry.key, **content, "version": 1,
+                            "created_at": stamp, "updated_at": stamp})
+            continue
+        ids[entry.key] = row["id"]
+        if _stored_content(row) == content:
+            summary.series_unchanged += 1
+        else:
+            updates.append({"sid": row["id"], **{f"v_{k}": v for k, v in content.items()}})
+
+    if inserts:
+        result = conn.execute(
+            sa.insert(table).returning(table.c.key, table.c.id, sort_by_parameter_order=True),
+            inserts,
+        )
+        ids.update(result.tuples().all())
+        summary.series_created += len(inserts)
+    if updates:
+        statement = (
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("sid"))
+            .values({name: sa.bindparam(f"v_{name}") for name in _CONTENT_COLUMNS})
+            .values(version=table.c.version + 1, updated_at=stamp)
+        )
+        conn.execute(statement, updates)
+        summary.series_updated += len(updates)
+
+    for entry in entries:
+        if entry.config is not None:
+            summary.configs_written += _put_config(conn, scope="series", owner=ids[entry.key],
+                                                   values=entry.config, stamp=stamp)
