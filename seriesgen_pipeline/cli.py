@@ -35,6 +35,7 @@ from seriesgen_pipeline.service.reporting import configure_logging
 from seriesgen_pipeline.service.settings import Settings, parse_now
 
 log = logging.getLogger("seriesgen.cli")
+DEMO_NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 class UsageError(SeriesgenError):
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--format", choices=("table", "json"), default="table")
 
     demo = sub.add_parser("demo", parents=[common], help="seed the demo data and generate")
-    demo.add_argument("--now", help="ISO-8601 instant used as now")
+    demo.add_argument("--now", help="ISO-8601 instant used as now (default 2026-03-01T12:00Z)")
     return parser
 
 
@@ -288,7 +289,9 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     demo_file = Path(str(files("seriesgen_pipeline") / "demo_data" / "demo.yaml"))
     summary = load_file(engine, demo_file)
     print(f"demo data loaded into {safe_url(settings.database_url)}: {summary}", file=sys.stderr)
-    now = _resolve_now(settings, args.now)
+    # The demo data lives in the first half of 2026: by default it is generated as of
+    # 2026-03-01, a week before New York and four weeks before London change clocks.
+    now = parse_now(args.now) if args.now else settings.now_override or DEMO_NOW
     report = run_generation(engine, settings, keys=None, now=now)
     print(f"generation as of {format_instant(now)} through Dagster "
           f"(run {', '.join(report.run_ids)}):")

@@ -94,6 +94,7 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
     for first, last in contiguous_ranges(order, wanted, max_size=CLI_RUN_CHUNK):
         result = job.execute_in_process(
             instance=instance, tags={**range_tags(first, last), "seriesgen/launched_by": "cli"},
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             raise_on_error=False,
         )
         run_ids.append(result.run_id)
