@@ -8,6 +8,7 @@ configuration", so a nightly run does not notify it again.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -70,3 +71,43 @@ class Conflict:
             "dates": [d.isoformat() for d in self.dates],
             "details": self.details,
         }
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """A session of ``series_key`` that overlaps one of ``other_series_key``.
+
+    Attributes:
+        resource: ``room`` or ``instructor``.
+        value: the room or instructor booked twice.
+        occurrence_key: the local date of the session of ``series_key``.
+        branch_id: the branch both series belong to.
+    """
+
+    series_key: str
+    other_series_key: str
+    resource: str
+    value: str
+    occurrence_key: str
+    branch_id: str
+
+
+def overlap_conflicts(overlaps: Iterable[Overlap]) -> list[Conflict]:
+    """One conflict per series, resource and other series, listing the affected dates."""
+    grouped: dict[tuple[str, str, str, str, str], set[str]] = {}
+    for o in overlaps:
+        group = (o.series_key, o.resource, o.value, o.other_series_key, o.branch_id)
+        grouped.setdefault(group, set()).add(o.occurrence_key)
+    found = []
+    for (key, resource, value, other, branch), days in sorted(grouped.items()):
+        code = ROOM_DOUBLE_BOOKED if resource == "room" else INSTRUCTOR_DOUBLE_BOOKED
+        listed = sorted(days)
+        found.append(Conflict(
+            key, code, WARN,
+            f"{resource} {value!r} is also booked by series {other!r} at overlapping times in "
+            f"branch {branch!r} on {len(listed)} date(s) from {listed[0]}; change the "
+            f"{resource}, the start_time or the days of one of the two series",
+            tuple(date.fromisoformat(d) for d in listed),
+            {"other_series": other, resource: value, "branch": branch},
+        ))
+    return found

@@ -84,12 +84,14 @@ def parse_rule(text: str) -> RecurrenceRule:
                     text, f"BYDAY ordinal {item!r} is only allowed with FREQ=MONTHLY"
                 )
             if ordinal == 0 or not -5 <= ordinal <= 5:
-                raise InvalidRecurrenceError(text, f"BYDAY ordinal in {item!r} must be 1..5 or -5..-1")
+                raise InvalidRecurrenceError(
+                    text, f"BYDAY ordinal in {item!r} must be 1..5 or -5..-1")
         byday.append((ordinal, match.group(2)))
     bymonthday: list[int] = []
     for item in _items(parts.get("BYMONTHDAY")):
         if not _INT.match(item) or int(item) == 0 or not -31 <= int(item) <= 31:
-            raise InvalidRecurrenceError(text, f"BYMONTHDAY value {item!r} must be 1..31 or -31..-1")
+            raise InvalidRecurrenceError(
+                text, f"BYMONTHDAY value {item!r} must be 1..31 or -31..-1")
         bymonthday.append(int(item))
     if bymonthday and freq == "WEEKLY":
         raise InvalidRecurrenceError(text, "BYMONTHDAY is not allowed with FREQ=WEEKLY")
@@ -121,7 +123,7 @@ def _build(rule: RecurrenceRule, start: date, end: date | None) -> du.rrule:
         for ordinal, code in rule.byday
     ]
     return du.rrule(
-        _FREQS[rule.freq],
+        _FREQS[rule.freq],  # type: ignore[arg-type]  # the stubs list freq as a literal
         dtstart=datetime.combine(start, time()),
         interval=rule.interval,
         byweekday=weekdays or None,

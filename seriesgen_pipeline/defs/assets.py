@@ -67,8 +67,7 @@ def series_generation(context: dg.AssetExecutionContext,
     snapshots, _ = eng.load_snapshots(engine, run_id=run_id, keys=list(taken))
     outcomes = eng.generate(
         engine, [snapshots[k] for k in keys if k in snapshots], now=now, run_id=run_id,
-        settings=eng.EngineSettings(chunk_rows=seriesgen.chunk_rows,
-                                    batch_series=seriesgen.batch_series),
+        settings=seriesgen.engine_settings(),
         notify_recipient=settings.notify_recipient,
     )
     for outcome in outcomes:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
 
+from seriesgen_pipeline.core.errors import SettingsError
 from seriesgen_pipeline.persistence.db import create_db_engine
+from seriesgen_pipeline.service.engine import EngineSettings
 from seriesgen_pipeline.service.settings import Settings, parse_now
 
 
@@ -18,8 +22,8 @@ class SeriesgenResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     enable_generation: bool | None = None
     notify_recipient: str | None = None
     now: str | None = None
-    chunk_rows: int = 2000
-    batch_series: int = 64
+    chunk_rows: int | None = None
+    batch_series: int | None = None
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
@@ -33,6 +37,16 @@ class SeriesgenResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             now_override=parse_now(self.now, "now") if self.now else None,
         )
 
+    def engine_settings(self) -> EngineSettings:
+        """Chunk and batch sizes: resource config, else ``SERIESGEN_CHUNK_ROWS`` /
+        ``SERIESGEN_BATCH_SERIES``, else the defaults."""
+        default = EngineSettings()
+        return EngineSettings(
+            chunk_rows=self.chunk_rows or _env_int("SERIESGEN_CHUNK_ROWS", default.chunk_rows),
+            batch_series=self.batch_series
+            or _env_int("SERIESGEN_BATCH_SERIES", default.batch_series),
+        )
+
     def engine(self) -> sa.Engine:
         """The application database engine (one per resource instance)."""
         if self._engine is None:
@@ -43,3 +57,12 @@ class SeriesgenResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(f"{name}={text!r} must be a positive integer")
+    return int(text)

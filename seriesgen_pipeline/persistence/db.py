@@ -22,7 +22,7 @@ def safe_url(url: str | sa.URL) -> str:
         return make_url(str(url) if not isinstance(url, sa.URL) else url).render_as_string(
             hide_password=True
         )
-    except Exception:  # noqa: BLE001 - an unparsable URL must still never leak
+    except Exception:
         return "<unparsable database URL>"
 
 

@@ -99,7 +99,8 @@ class SchedulingConfig(Base):
 
 class ClassSeries(Base):
     __tablename__ = "class_series"
-    __table_args__ = {"sqlite_autoincrement": True}
+    # AUTOINCREMENT: SQLite never reuses the id of a deleted (retired) series.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's own idiom
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(sa.String(200), unique=True)
@@ -127,6 +128,8 @@ class ClassSession(Base):
                             name="uq_class_sessions_occurrence"),
         sa.Index("ix_class_sessions_series_key_start", "series_key", "starts_at"),
         sa.Index("ix_class_sessions_branch_start", "branch_id", "starts_at"),
+        sa.Index("ix_class_sessions_room", "branch_id", "room", "starts_at"),
+        sa.Index("ix_class_sessions_instructor", "branch_id", "instructor", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

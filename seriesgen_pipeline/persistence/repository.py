@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from seriesgen_pipeline.core.config import CONFIG_FIELDS, ConfigValues
+from seriesgen_pipeline.core.conflicts import Overlap
 from seriesgen_pipeline.core.reconcile import ExistingSession, SessionValues, Update
 from seriesgen_pipeline.core.series import SeriesSpec
 from seriesgen_pipeline.persistence.models import (
@@ -323,6 +324,44 @@ def replace_conflicts(conn: sa.Connection, *, series_keys: Sequence[str],
         conn.execute(sa.delete(conflicts_t).where(conflicts_t.c.series_key.in_(part)))
     for rows_part in _slices(list(rows), _INSERT_BATCH):
         conn.execute(sa.insert(conflicts_t), rows_part)
+
+
+def find_double_bookings(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime,
+                         until: datetime) -> list[Overlap]:
+    """Scheduled sessions of ``series_ids`` starting in ``[since, until]`` that overlap a
+    scheduled session of another series in the same branch and room (or instructor).
+
+    Sessions last at most a day, so the other session starts within a day before:
+    that bound keeps each probe a short index range scan.
+    """
+    found: list[Overlap] = []
+    a = sessions_t.alias("a")
+    b = sessions_t.alias("b")
+    if conn.dialect.name == "sqlite":
+        day_before = sa.func.datetime(a.c.starts_at, "-1 day")
+    else:
+        day_before = a.c.starts_at - sa.literal(timedelta(days=1), sa.Interval())
+    for resource in ("room", "instructor"):
+        for part in _slices(sorted(set(series_ids)), 2000):
+            query = (
+                sa.select(a.c.series_key, b.c.series_key, a.c[resource], a.c.occurrence_key,
+                          a.c.starts_at, b.c.starts_at, a.c.branch_id)
+                .join(b, sa.and_(
+                    b.c.branch_id == a.c.branch_id,
+                    b.c[resource] == a.c[resource],
+                    b.c.origin_series_id != a.c.origin_series_id,
+                    b.c.starts_at > day_before,
+                    b.c.starts_at < a.c.ends_at,
+                    b.c.ends_at > a.c.starts_at,
+                    b.c.status == "scheduled",
+                ))
+                .where(a.c.origin_series_id.in_(part), a.c.starts_at >= since,
+                       a.c.starts_at <= until, a.c.status == "scheduled",
+                       a.c[resource].is_not(None))
+            )
+            found.extend(Overlap(r[0], r[1], resource, r[2], r[3], r[6])
+                         for r in conn.execute(query))
+    return found
 
 
 def insert_notifications(conn: sa.Connection, *, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -119,6 +119,7 @@ def take_snapshots(engine: sa.Engine, *, keys: Sequence[str] | None, now: dateti
     if store:
         with engine.begin() as conn:
             repo.store_snapshots(conn, run_id=run_id, now=now, snapshots=list(snapshots.values()))
+        fault_point("after_snapshot")
     return snapshots
 
 
@@ -186,7 +187,7 @@ def generate(
             valid = snap.valid()
             window = window_for(now, snap.config.horizon_days)
             wanted = desired_sessions(valid, window)
-        except Exception as exc:  # noqa: BLE001 - one bad series must not stop the others
+        except Exception as exc:
             outcome.status, outcome.error = FAILED, f"{type(exc).__name__}: {exc}"
             continue
         outcome.window = window
@@ -229,7 +230,7 @@ def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: 
                         item.outcome.deleted = len(item.plan.deletes)
             else:
                 _apply_batch(conn, live, run_id=run_id, settings=settings)
-    except Exception as exc:  # noqa: BLE001 - the batch fails, the run goes on
+    except Exception as exc:
         log.error("generation failed for %s: %s", ", ".join(w.snapshot.series_key for w in batch),
                   _short(exc))
         for item in batch:
@@ -360,6 +361,8 @@ def _attribute(touched: list[tuple[_Work, int]], created: int, updated: int,
 def _record(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str,
             notify_recipient: str | None) -> None:
     finished = repo.utcnow()
+    with engine.connect() as conn:
+        _add_double_bookings(conn, outcomes)
     logs = [{
         "run_id": run_id, "series_key": o.series_key, "status": o.status,
         "started_at": o.started_at or finished, "finished_at": finished,
@@ -387,6 +390,22 @@ def _record(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str,
                             "config_hash": o.config_hash},
                 "dedupe_key": k.dedupe_key(o.config_hash or ""), "created_at": finished,
             } for o in outcomes for k in o.conflicts])
+
+
+def _add_double_bookings(conn: sa.Connection, outcomes: list[SeriesOutcome]) -> None:
+    """Add room and instructor double bookings against other series to each outcome."""
+    generated = [o for o in outcomes if o.status == SUCCESS and o.window and o.series_id]
+    if not generated:
+        return
+    by_key = {o.series_key: o for o in generated}
+    overlaps = repo.find_double_bookings(
+        conn, series_ids=[o.series_id for o in generated if o.series_id],
+        since=min(o.window.start for o in generated if o.window),
+        until=max(o.window.end for o in generated if o.window))
+    for conflict in c.overlap_conflicts(overlaps):
+        outcome = by_key.get(conflict.series_key)
+        if outcome is not None:
+            outcome.conflicts = (*outcome.conflicts, conflict)
 
 
 def _short(exc: BaseException) -> str:
@@ -429,7 +448,7 @@ def retire(engine: sa.Engine, snapshots: Iterable[SeriesSnapshot], *, now: datet
             continue
         try:
             results.append(_retire_one(engine, snap, now=now, zone=zone))
-        except Exception as exc:  # noqa: BLE001 - reported per series
+        except Exception as exc:
             results.append(RetirementOutcome(key, False, "failed", error=_short(exc)))
     return results
 
@@ -437,24 +456,23 @@ def retire(engine: sa.Engine, snapshots: Iterable[SeriesSnapshot], *, now: datet
 def _retire_one(engine: sa.Engine, snap: SeriesSnapshot, *, now: datetime,
                 zone: Any) -> RetirementOutcome:
     key = snap.series_key
-    with engine.connect() as conn, series_locks(conn, [snap.spec.id]):
-        with conn.begin():
-            row = conn.execute(sa.select(repo.series_t.c.end_date,
-                                         repo.series_t.c.last_generated_through)
-                               .where(repo.series_t.c.id == snap.spec.id)).first()
-            if row is None:
-                return RetirementOutcome(key, False, "already retired")
-            end_date, mark = row
-            if end_date is None or now.astimezone(zone).date() <= end_date + timedelta(
-                    days=snap.config.cleanup_grace_days if snap.config else 0):
-                return RetirementOutcome(key, False, "end_date changed during the run")
-            end_of_span = datetime.combine(end_date + timedelta(days=1), datetime.min.time(),
-                                           tzinfo=zone)
-            if mark is None or mark < end_of_span:
-                return RetirementOutcome(key, False,
-                                         "waiting: occurrences up to end_date not all committed")
-            kept = repo.retire_series(conn, series_id=snap.spec.id)
-            fault_point("retirement")
+    with engine.connect() as conn, series_locks(conn, [snap.spec.id]), conn.begin():
+        row = conn.execute(sa.select(repo.series_t.c.end_date,
+                                     repo.series_t.c.last_generated_through)
+                           .where(repo.series_t.c.id == snap.spec.id)).first()
+        if row is None:
+            return RetirementOutcome(key, False, "already retired")
+        end_date, mark = row
+        if end_date is None or now.astimezone(zone).date() <= end_date + timedelta(
+                days=snap.config.cleanup_grace_days if snap.config else 0):
+            return RetirementOutcome(key, False, "end_date changed during the run")
+        end_of_span = datetime.combine(end_date + timedelta(days=1), datetime.min.time(),
+                                       tzinfo=zone)
+        if mark is None or mark < end_of_span:
+            return RetirementOutcome(key, False,
+                                     "waiting: occurrences up to end_date not all committed")
+        kept = repo.retire_series(conn, series_id=snap.spec.id)
+        fault_point("retirement")
     log.info("retired series %s; %d sessions kept", key, kept)
     return RetirementOutcome(key, True, "retired", sessions_kept=kept)
 

@@ -5,13 +5,16 @@ time (default 1st) execution reaches ``<point>``. Points: ``snapshot`` (after
 the snapshots are read, before they are stored), ``chunk_write`` (inside a chunk
 transaction, after its writes, before its commit), ``chunk_commit`` (right after
 a chunk commits), ``retirement`` (inside the retirement transaction, before its
-commit). Documented in docs/guarantees.md.
+commit). ``SERIESGEN_FAULT=pause_after_snapshot:<seconds>`` instead sleeps once
+the run's snapshots are stored, so a test can edit a series during a run.
+Documented in docs/guarantees.md.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 
 _hits: Counter[str] = Counter()
@@ -23,6 +26,9 @@ def fault_point(name: str) -> None:
     if not wanted:
         return
     point, _, nth = wanted.partition(":")
+    if point == "pause_" + name:
+        time.sleep(float(nth or 1))
+        return
     if point != name:
         return
     _hits[name] += 1

@@ -129,9 +129,10 @@ def apply_data_file(conn: sa.Connection, *, data: DataFile) -> LoadSummary:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOAD_LOCK_KEY})
     stored_base = _stored_config(conn, scope="base")
-    known_branches = dict(
-        conn.execute(sa.select(repo.branches_t.c.id, repo.branches_t.c.name)).tuples().all()
-    )
+    known_branches: dict[str, str] = {
+        branch_id: name for branch_id, name in
+        conn.execute(sa.select(repo.branches_t.c.id, repo.branches_t.c.name))
+    }
     problems: list[str] = []
     try:
         check_branches(data, set(known_branches))
@@ -281,7 +282,7 @@ def _load_series(conn: sa.Connection, entries: tuple[SeriesEntry, ...],
             sa.insert(table).returning(table.c.key, table.c.id, sort_by_parameter_order=True),
             inserts,
         )
-        ids.update(result.tuples().all())
+        ids.update((key, series_id) for key, series_id in result)
         summary.series_created += len(inserts)
     if updates:
         statement = (

@@ -283,7 +283,9 @@ def test_empty_base_lists_all_fields() -> None:
 # out-of-range values ------------------------------------------------------------
 
 
-def scopes_with(name: str, value: Any, scope: str) -> tuple[ConfigValues, ConfigValues, ConfigValues]:
+def scopes_with(
+    name: str, value: Any, scope: str
+) -> tuple[ConfigValues, ConfigValues, ConfigValues]:
     """base/branch/series where ``scope`` sets ``name`` to ``value`` (and wins)."""
     base, branch, series = BASE, ConfigValues(), ConfigValues()
     if scope == "base":
@@ -338,6 +340,8 @@ def test_out_of_range_value_names_field_and_scope(name: str, value: Any, scope: 
         ("Europe/london ", "series"),
         ("", "branch"),
         ("EST5EDT/Nowhere", "series"),
+        ("America", "base"),
+        ("../etc/passwd", "branch"),
     ],
 )
 def test_bad_zone_names_field_and_scope(zone: str, scope: str) -> None:

@@ -103,7 +103,7 @@ def test_window_for_is_now_to_now_plus_horizon() -> None:
         ("2026-03-10T18:01Z", 3, ["2026-03-11", "2026-03-12", "2026-03-13"]),
         ("2026-03-10T17:59Z", 3, ["2026-03-10", "2026-03-11", "2026-03-12"]),
         ("2026-03-10T18:00Z", 1, ["2026-03-10", "2026-03-11"]),
-        ("2026-02-20T00:00Z", 10, ["2026-03-01", "2026-03-02"]),
+        ("2026-02-20T00:00Z", 10, ["2026-03-01"]),  # span starts 03-01
     ],
 )
 def test_window_bounds_in_utc(now: str, horizon: int, expected: list[str]) -> None:
@@ -216,14 +216,14 @@ def test_closed_date_is_a_local_date() -> None:
 def test_exdate_on_a_closed_date_stays_silent() -> None:
     cfg = config(closed_dates=(d("2026-03-11"),))
     expansion = expand(spec(exdates=(d("2026-03-11"),)), cfg, "2026-03-10T00:00Z", 3)
-    assert keys(expansion) == ["2026-03-10", "2026-03-12", "2026-03-13"]
+    assert keys(expansion) == ["2026-03-10", "2026-03-12"]
     assert expansion.conflicts == ()
 
 
 def test_closed_date_outside_the_window_is_not_reported() -> None:
     cfg = config(closed_dates=(d("2026-03-20"),))
     expansion = expand(spec(), cfg, "2026-03-10T00:00Z", 3)
-    assert keys(expansion) == ["2026-03-10", "2026-03-11", "2026-03-12", "2026-03-13"]
+    assert keys(expansion) == ["2026-03-10", "2026-03-11", "2026-03-12"]
     assert expansion.conflicts == ()
 
 
@@ -261,6 +261,17 @@ def test_outside_business_hours(
         assert f"{open_time}-{close_time}" in conflict.message
     else:
         assert expansion.conflicts == ()
+
+
+@pytest.mark.parametrize(("start_time", "duration"), [("18:00", 60), ("23:00", 60)])
+def test_close_time_midnight_means_end_of_day(start_time: str, duration: int) -> None:
+    # Hours 06:00-00:00 are "open until midnight": a session ending at midnight is inside
+    # (as the core already treats it), so an earlier one on the same day must be too.
+    cfg = config(open_time="06:00", close_time="00:00")
+    expansion = expand(spec(start_time=start_time, duration_minutes=duration), cfg,
+                       "2026-03-10T00:00Z", 1)
+    assert keys(expansion) == ["2026-03-10"]
+    assert expansion.conflicts == ()
 
 
 def test_outside_business_hours_names_the_scopes_of_the_hours() -> None:
