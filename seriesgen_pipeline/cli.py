@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     con = sub.add_parser("conflicts", parents=[common], help="list current conflicts")
     con.add_argument("--format", choices=("table", "json"), default="table")
 
+    stats = sub.add_parser("stats", parents=[common],
+                           help="summarise recent runs per branch and day")
+    stats.add_argument("--days", type=int, default=7, help="look back this many days (7)")
+    stats.add_argument("--format", choices=("table", "json"), default="table")
+
     demo = sub.add_parser("demo", parents=[common], help="seed the demo data and generate")
     demo.add_argument("--now", help="ISO-8601 instant used as now (default 2026-03-01T12:00Z)")
     return parser
@@ -104,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeriesgenError as exc:
         print(f"seriesgen: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except sa.exc.OperationalError as exc:
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         print(f"seriesgen: error: cannot use the database "
@@ -127,6 +135,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _sessions(engine, args)
     if args.command == "conflicts":
         return _conflicts(engine, args.format)
+    if args.command == "stats":
+        return _stats(engine, settings, args)
     if args.command == "demo":
         return _demo(settings, args)
     raise UsageError(f"unknown command {args.command}")
@@ -275,6 +285,22 @@ def _conflicts(engine: sa.Engine, fmt: str) -> int:
                      [[d["series_key"], d["severity"], d["code"], ",".join(d["dates"][:3]),
                        d["message"]] for d in docs]))
         print(f"{len(docs)} conflict(s)")
+    return 0
+
+
+def _stats(engine: sa.Engine, settings: Settings, args: argparse.Namespace) -> int:
+    from seriesgen_pipeline.service.stats import stats_document
+
+    if args.days < 1:
+        raise UsageError("--days must be 1 or more")
+    # Runs are logged at the wall clock, so the look-back is from the clock too.
+    records = stats_document(engine, now=datetime.now(UTC), days=args.days)
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+        return 0
+    columns = ["day", "branch", "runs", "series_runs", "created", "updated", "deleted",
+               "failures", "p50_ms", "p95_ms"]
+    print(_table(columns, [[r[c] for c in columns] for r in records]))
     return 0
 
 

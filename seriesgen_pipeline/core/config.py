@@ -112,9 +112,10 @@ def validate_field(name: str, value: Any, scope: str) -> None:
             )
         if value < low or (high is not None and value > high):
             bounds = f"{low}..{high}" if high is not None else f">= {low}"
+            code = ("NON_POSITIVE_DURATION" if name == "default_duration_minutes" and value < 1
+                    else "INVALID_CONFIG")
             raise SeriesDefinitionError(
-                "INVALID_CONFIG", f"{name} is {value}, must be {bounds}",
-                field=name, scope=scope,
+                code, f"{name} is {value}, must be {bounds}", field=name, scope=scope,
             )
     elif name == "timezone":
         load_zone(value, scope=scope)

@@ -109,12 +109,15 @@ def _in_window(wall: datetime, zone: object, window: Window) -> bool:
 
 def _outside_hours(local_start: datetime, local_end: datetime, open_time: time,
                    close_time: time) -> bool:
+    """Outside ``open_time``..``close_time``; a close time of 00:00 means midnight (24:00)."""
     if local_start.time() < open_time:
         return True
+    closes_at_midnight = close_time == time(0)
     if local_end.date() != local_start.date():
-        return not (local_end.date() == local_start.date() + timedelta(days=1)
-                    and local_end.time() == time(0) and close_time == time(0))
-    return local_end.time() > close_time
+        ends_at_midnight = (local_end.date() == local_start.date() + timedelta(days=1)
+                            and local_end.time() == time(0))
+        return not (closes_at_midnight and ends_at_midnight)
+    return not closes_at_midnight and local_end.time() > close_time
 
 
 def _warnings(series: ValidSeries, closed: list[date], shifted: list[date],
@@ -142,8 +145,8 @@ def _warnings(series: ValidSeries, closed: list[date], shifted: list[date],
     if dropped:
         found.append(c.Conflict(
             key, c.SKIPPED_LOCAL_DATE, c.WARN,
-            f"the local date {_days(dropped)} does not exist in {zone}; "
-            "the occurrence is dropped",
+            f"{spec.start_time} on {_days(dropped)} does not exist in {zone}, and moving it "
+            "forward by the gap lands on another local date; the occurrence is dropped",
             tuple(dropped), {"timezone": zone},
         ))
     if ambiguous:

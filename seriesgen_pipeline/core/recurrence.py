@@ -129,7 +129,8 @@ def _build(rule: RecurrenceRule, start: date, end: date | None) -> du.rrule:
         byweekday=weekdays or None,
         bymonthday=list(rule.bymonthday) or None,
         count=rule.count,
-        until=datetime.combine(end, time()) if end is not None else None,
+        # dateutil deprecates COUNT with UNTIL; with COUNT the caller cuts at end_date.
+        until=datetime.combine(end, time()) if end is not None and rule.count is None else None,
         cache=False,
     )
 

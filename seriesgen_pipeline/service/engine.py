@@ -365,7 +365,9 @@ def _record(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str,
         _add_double_bookings(conn, outcomes)
     logs = [{
         "run_id": run_id, "series_key": o.series_key, "status": o.status,
-        "started_at": o.started_at or finished, "finished_at": finished,
+        "started_at": o.started_at or finished,
+        "finished_at": (o.started_at + timedelta(milliseconds=o.duration_ms)
+                        if o.started_at else finished),
         "window_start": o.window.start if o.window else None,
         "window_end": o.window.end if o.window else None,
         "created": o.created, "updated": o.updated, "deleted": o.deleted,

@@ -325,7 +325,10 @@ def test_out_of_range_value_names_field_and_scope(name: str, value: Any, scope: 
     with pytest.raises(SeriesDefinitionError) as info:
         resolve_config(*scopes_with(name, value, scope))
     err = info.value
-    assert err.code == "INVALID_CONFIG"
+    # SPEC §6 lists a non-positive duration as its own error, whichever scope set it.
+    expected = ("NON_POSITIVE_DURATION" if name == "default_duration_minutes" and value < 1
+                else "INVALID_CONFIG")
+    assert err.code == expected
     assert err.field == name
     assert err.scope == scope
     assert name in str(err)

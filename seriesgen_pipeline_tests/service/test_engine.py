@@ -85,7 +85,8 @@ def test_raw_sql_time_edit_reaches_future_unprotected_sessions_only(engine):
     series_id = seed_yoga(engine)
     run(engine)
     # A member books 2026-03-04, staff detach 2026-03-09, staff cancel 2026-03-11.
-    execute(engine, "UPDATE class_sessions SET booked_count = 3 WHERE occurrence_key = '2026-03-04'")
+    execute(engine, "UPDATE class_sessions SET booked_count = 3 "
+                    "WHERE occurrence_key = '2026-03-04'")
     execute(engine, "UPDATE class_sessions SET detached = :t, room = 'Hall' "
                     "WHERE occurrence_key = '2026-03-09'", t=True)
     execute(engine, "UPDATE class_sessions SET status = 'cancelled' "
@@ -128,7 +129,8 @@ def test_time_edit_updates_in_place(engine):
 def test_rule_edit_deletes_and_creates(engine):
     series_id = seed_yoga(engine)
     run(engine)
-    execute(engine, "UPDATE class_sessions SET booked_count = 1 WHERE occurrence_key = '2026-03-04'")
+    execute(engine, "UPDATE class_sessions SET booked_count = 1 "
+                    "WHERE occurrence_key = '2026-03-04'")
     execute(engine, "UPDATE class_series SET recurrence = 'FREQ=WEEKLY;BYDAY=TU' WHERE id = :i",
             i=series_id)
     outcome = run(engine, run_id="run-2")["east-yoga"]
