@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import dagster as dg
 
 from seriesgen_pipeline.defs.assets import series_generation
-from seriesgen_pipeline.defs.partitions import class_series_partitions
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -16,7 +15,6 @@ RANGE_TAG = "seriesgen/partition_range"
 generation_job = dg.define_asset_job(
     "series_generation_job",
     selection=dg.AssetSelection.assets(series_generation),
-    partitions_def=class_series_partitions,
     description="Snapshot, generate and retire the series of a partition range.",
 )
 

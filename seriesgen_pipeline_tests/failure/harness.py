@@ -1,0 +1,338 @@
+"""Test harness for the failure suite: datasets, CLI subprocesses, database states.
+
+Everything here observes the product from the outside: data goes in through a
+SPEC §10 data file and ``seriesgen load``, generation runs as real ``seriesgen``
+processes (each in its own process group, so a SIGKILL takes the whole tree),
+and states are read straight from the tables with plain SQL or through
+``seriesgen sessions --format json``. Nothing here asks the code under test what
+the rows *should* be: expectations are the rows an uninterrupted run wrote on a
+fresh database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+from sqlalchemy.engine import make_url
+
+from seriesgen_pipeline.persistence.db import create_db_engine, normalize_url
+
+SERIESGEN = str(Path(sys.executable).with_name("seriesgen"))
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOW = "2026-03-02T12:00:00Z"
+NOW_DT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+PRE_NOW = "2026-02-16T12:00:00Z"  # an earlier run that gives the ended series its sessions
+HORIZON = 146
+CHUNK_ROWS = 73  # 146 = 2 x 73: every chunk of a creating run is exactly 73 rows
+RUN_TIMEOUT = 240.0
+
+# The columns a user sees (SPEC §3 / §9); audit columns and surrogate ids are left out.
+VISIBLE = ("series_key", "occurrence_key", "branch_id", "title", "instructor", "room",
+           "capacity", "timezone", "starts_at", "ends_at", "status", "detached",
+           "booked_count", "config_hash")
+
+
+# ------------------------------------------------------------------ data files
+
+def fleet(n_series: int = 16, *, horizon: int = HORIZON, ended: bool = True) -> dict[str, Any]:
+    """A data file: ``n_series`` daily series over two branches, plus one ended series.
+
+    Every daily series has exactly ``horizon`` occurrences in the window of
+    ``NOW`` (18:00 New York and 14:00 London both fall after 12:00Z, so the
+    first day is in and the day the window ends at 12:00Z is out), so a
+    creating run writes ``n_series * horizon`` rows. The ended series
+    (``zz-ended``, end_date 2026-02-26) has nothing left to generate at ``NOW``
+    and is retired by a run at ``NOW``.
+    """
+    series = []
+    for i in range(n_series):
+        east = i % 2 == 0
+        series.append({
+            "key": f"s{i:02d}", "branch": "east" if east else "west",
+            "title": f"Class {i}", "instructor": f"Coach {i}", "room": f"Room {i}",
+            "recurrence": "FREQ=DAILY", "start_time": "18:00" if east else "14:00",
+            "duration_minutes": 60, "start_date": "2026-01-05",
+        })
+    if ended:
+        series.append({
+            "key": "zz-ended", "branch": "east", "title": "Winter Pilates",
+            "instructor": "Pat", "room": "Studio 9", "recurrence": "FREQ=WEEKLY;BYDAY=TU,TH",
+            "start_time": "07:30", "duration_minutes": 45, "start_date": "2026-01-06",
+            "end_date": "2026-02-26",
+        })
+    return {
+        "base": {"horizon_days": horizon, "timezone": "UTC", "default_duration_minutes": 60,
+                 "default_capacity": 20, "open_time": "06:00", "close_time": "22:00",
+                 "closed_dates": [], "generation_enabled": True, "cleanup_grace_days": 0},
+        "branches": [
+            {"id": "east", "name": "East", "config": {"timezone": "America/New_York"}},
+            {"id": "west", "name": "West", "config": {"timezone": "Europe/London",
+                                                      "default_capacity": 12}},
+        ],
+        "series": series,
+    }
+
+
+def write_data_file(path: Path, doc: Mapping[str, Any]) -> Path:
+    """Write ``doc`` as a YAML data file."""
+    path.write_text(yaml.safe_dump(dict(doc), sort_keys=False))
+    return path
+
+
+# ------------------------------------------------------------------ processes
+
+def child_env(dagster_home: Path | None, **extra: str) -> dict[str, str]:
+    """The environment of a ``seriesgen`` child: no inherited seriesgen settings."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SERIESGEN_") and k not in (
+               "DAGSTER_HOME", "ENABLE_SERIES_GENERATION", "ADMIN_NOTIFY_RECIPIENT")}
+    env["PYTHONUNBUFFERED"] = "1"
+    if dagster_home is not None:
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        target = dagster_home / "dagster.yaml"
+        if not target.exists():
+            shutil.copy(REPO_ROOT / "dagster.yaml", target)
+        env["DAGSTER_HOME"] = str(dagster_home)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Proc:
+    """A running ``seriesgen`` process, in its own process group."""
+
+    popen: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+    started: float
+    killed: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the CLI and anything it started)."""
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.killed = True
+        self.popen.wait(timeout=30)
+
+    def wait(self, timeout: float = RUN_TIMEOUT) -> int:
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"seriesgen did not finish within {timeout:.0f}s (deadlock?)\n{self.stderr()[-3000:]}"
+            ) from None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    def stdout(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.err.read_text(errors="replace")
+
+    def json(self) -> Any:
+        """Standard output as JSON (it must hold the document alone)."""
+        text = self.stdout()
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise AssertionError(f"stdout is not pure JSON ({exc}):\n{text[:2000]}\n"
+                                 f"stderr:\n{self.stderr()[-2000:]}") from None
+
+
+_counter = Counter[str]()
+
+
+def start(args: Sequence[str], *, env: Mapping[str, str], workdir: Path) -> Proc:
+    """Start ``seriesgen ARGS`` in a new session; its output goes to files in ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    _counter[str(workdir)] += 1
+    n = _counter[str(workdir)]
+    out = workdir / f"cmd{n:03d}.out"
+    err = workdir / f"cmd{n:03d}.err"
+    with out.open("wb") as fo, err.open("wb") as fe:
+        popen = subprocess.Popen([SERIESGEN, *args], env=dict(env), cwd=workdir, stdout=fo,
+                                 stderr=fe, stdin=subprocess.DEVNULL, start_new_session=True)
+    return Proc(popen, out, err, time.monotonic())
+
+
+def run(args: Sequence[str], *, env: Mapping[str, str], workdir: Path,
+        expect: int | None = 0, timeout: float = RUN_TIMEOUT) -> Proc:
+    """Run ``seriesgen ARGS`` to completion and check its exit code."""
+    proc = start(args, env=env, workdir=workdir)
+    code = proc.wait(timeout)
+    if expect is not None:
+        assert code == expect, (f"`seriesgen {' '.join(args)}` exited {code}, expected {expect}\n"
+                                f"stderr:\n{proc.stderr()[-3000:]}")
+    return proc
+
+
+def generate_args(url: str, now: str = NOW, *extra: str) -> list[str]:
+    """``generate --all`` as of ``now`` with a JSON report (``--database-url`` after it)."""
+    return ["generate", "--all", "--now", now, "--format", "json", *extra, "--database-url", url]
+
+
+def setup_database(url: str, data_file: Path, *, env: Mapping[str, str], workdir: Path) -> None:
+    """``db upgrade`` then ``load`` through the CLI."""
+    run(["db", "upgrade", "--database-url", url], env=env, workdir=workdir)
+    run(["load", str(data_file), "--database-url", url], env=env, workdir=workdir)
+
+
+def sessions_json(url: str, *, env: Mapping[str, str], workdir: Path) -> list[dict[str, Any]]:
+    """``seriesgen sessions --format json``, parsed."""
+    proc = run(["sessions", "--format", "json", "--database-url", url], env=env, workdir=workdir)
+    data = proc.json()
+    assert isinstance(data, list)
+    return data
+
+
+# ------------------------------------------------------------------ database states
+
+def engine_for(url: str) -> sa.Engine:
+    """A plain engine for reading (and, as the booking app, writing) the tables."""
+    return create_db_engine(url)
+
+
+@dataclass
+class State:
+    """What the tables hold: visible session columns, series rows and their watermarks."""
+
+    sessions: dict[tuple[str, str], dict[str, Any]]
+    duplicates: list[tuple[str, str]]
+    series: dict[str, dict[str, Any]]
+    orphans: set[tuple[str, str]] = field(default_factory=set)  # sessions with series_id NULL
+
+    def keys_of(self, series_key: str) -> list[str]:
+        return sorted(o for s, o in self.sessions if s == series_key)
+
+    def count_from(self, instant: datetime) -> int:
+        return sum(1 for r in self.sessions.values() if r["starts_at"] >= instant)
+
+
+def _as_utc(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
+
+
+def read_state(url: str) -> State:
+    """Read the state with plain SQL (no code under test)."""
+    engine = sa.create_engine(normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                f"SELECT {', '.join(VISIBLE)}, series_id FROM class_sessions")).mappings().all()
+            series = conn.execute(sa.text(
+                "SELECT id, key, title, last_generated_through FROM class_series")
+            ).mappings().all()
+    finally:
+        engine.dispose()
+    sessions: dict[tuple[str, str], dict[str, Any]] = {}
+    duplicates = []
+    orphans = set()
+    for r in rows:
+        key = (r["series_key"], r["occurrence_key"])
+        if key in sessions:
+            duplicates.append(key)
+        values = {c: _as_utc(r[c]) for c in VISIBLE}
+        values["detached"] = bool(values["detached"])
+        sessions[key] = values
+        if r["series_id"] is None:
+            orphans.add(key)
+    return State(sessions, duplicates,
+                 {s["key"]: {"id": s["id"], "title": s["title"],
+                             "mark": _as_utc(s["last_generated_through"])} for s in series},
+                 orphans)
+
+
+def diff_sessions(got: Mapping[tuple[str, str], Mapping[str, Any]],
+                  want: Mapping[tuple[str, str], Mapping[str, Any]], limit: int = 8) -> str:
+    """A short human description of how two session maps differ ('' when equal)."""
+    lines = []
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    changed = sorted(k for k in set(want) & set(got) if dict(want[k]) != dict(got[k]))
+    if missing:
+        lines.append(f"{len(missing)} missing, e.g. {missing[:limit]}")
+    if extra:
+        lines.append(f"{len(extra)} unexpected, e.g. {extra[:limit]}")
+    for k in changed[:limit]:
+        delta = {c: (got[k].get(c), want[k].get(c)) for c in want[k] if got[k].get(c) !=
+                 want[k].get(c)}
+        lines.append(f"{k} differs (got, want): {delta}")
+    if len(changed) > limit:
+        lines.append(f"... {len(changed)} rows differ in all")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ databases and copies
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def copy_sqlite(src_url: str, dest: Path) -> str:
+    """Copy a quiescent SQLite database (checkpointed first) to ``dest``."""
+    src = Path(make_url(src_url).database or "")
+    engine = sa.create_engine(src_url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, dest)
+    return sqlite_url(dest)
+
+
+def clone_postgres(template_url: str, prefix: str = "sg_fail") -> str:
+    """A new database created from ``template_url`` (which must have no session open)."""
+    import uuid
+
+    parsed = make_url(normalize_url(template_url))
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"')
+    finally:
+        admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def terminate_backends(url: str) -> int:
+    """``pg_terminate_backend`` every other session on ``url``'s database; returns how many."""
+    parsed = make_url(normalize_url(url))
+    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            return len(conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": parsed.database}
+            ).all())
+    finally:
+        admin.dispose()
+
+
+__all__ = ["engine_for"]
