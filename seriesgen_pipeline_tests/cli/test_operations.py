@@ -16,8 +16,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.definitions import build_definitions
+from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.persistence import repository as repo
 from seriesgen_pipeline_tests.cli.helpers import NOW, prepared, run_cli
 

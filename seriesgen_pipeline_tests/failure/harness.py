@@ -233,6 +233,8 @@ class State:
 
 
 def _as_utc(value: Any) -> Any:
+    if isinstance(value, str):  # SQLite hands plain SQL its text form, naive UTC
+        value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value
@@ -257,7 +259,9 @@ def read_state(url: str) -> State:
         key = (r["series_key"], r["occurrence_key"])
         if key in sessions:
             duplicates.append(key)
-        values = {c: _as_utc(r[c]) for c in VISIBLE}
+        values = {c: r[c] for c in VISIBLE}
+        values["starts_at"] = _as_utc(values["starts_at"])
+        values["ends_at"] = _as_utc(values["ends_at"])
         values["detached"] = bool(values["detached"])
         sessions[key] = values
         if r["series_id"] is None:
