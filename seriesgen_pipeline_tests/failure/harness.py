@@ -340,3 +340,31 @@ def terminate_backends(url: str) -> int:
 
 
 __all__ = ["engine_for"]
+
+
+def fleet_edited(n_series: int = 16) -> dict[str, Any]:
+    """``fleet`` with every series edited so that each of its sessions changes.
+
+    Every title changes (so every kept session is updated); some series also
+    change time, rule (daily -> Mon/Wed/Fri: the other days are deleted), room,
+    capacity, duration, exdates or end date. Nothing is added: a reconciling run
+    writes exactly ``HORIZON`` operations per series, a multiple of
+    ``CHUNK_ROWS``. The ended series is left out of the file (it is retired by
+    then, and series not in a file are left alone).
+    """
+    doc = fleet(n_series, ended=False)
+    for i, s in enumerate(doc["series"]):
+        s["title"] = f"{s['title']} (new)"
+        if i % 2 == 1:
+            s["start_time"] = "15:15"
+        if i % 4 == 0:
+            s["recurrence"] = "FREQ=WEEKLY;BYDAY=MO,WE,FR"
+        if i % 4 == 2:
+            s["room"] = f"Hall {i}"
+            s["capacity"] = 30
+            s["exdates"] = ["2026-04-01", "2026-05-01", "2026-06-01"]
+        if i % 8 == 5:
+            s["duration_minutes"] = 90
+        if i % 8 == 7:
+            s["end_date"] = "2026-06-30"
+    return doc
