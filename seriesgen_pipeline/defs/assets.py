@@ -76,7 +76,7 @@ def series_generation(context: dg.AssetExecutionContext,
                                           metadata=_outcome_metadata(outcome, run_id))
     generated = [o.series_key for o in outcomes if o.status == eng.SUCCESS]
     for result in eng.retire(engine, snapshots.values(), now=now, generated=generated):
-        if result.error is None:
+        if result.error is None and result.series_key in generated:
             yield dg.AssetMaterialization(asset_key=CLEANUP, partition=result.series_key,
                                           metadata={"retired": result.retired,
                                                     "reason": result.reason,

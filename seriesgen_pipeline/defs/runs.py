@@ -11,6 +11,8 @@ from seriesgen_pipeline.defs.assets import series_generation
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 RANGE_TAG = "seriesgen/partition_range"
+# Queued generation runs carry this tag; dagster.yaml allows one such run at a time.
+QUEUE_TAGS = {"seriesgen/generation": "queued"}
 
 generation_job = dg.define_asset_job(
     "series_generation_job",
@@ -55,5 +57,5 @@ def range_request(first: str, last: str, *, run_key: str | None) -> dg.RunReques
     """A run request over ``first``..``last`` (a plain partition run for one key)."""
     if first == last:
         return dg.RunRequest(run_key=run_key, partition_key=first,
-                             tags={RANGE_TAG: f"{first}..{last}"})
-    return dg.RunRequest(run_key=run_key, tags=range_tags(first, last))
+                             tags={RANGE_TAG: f"{first}..{last}", **QUEUE_TAGS})
+    return dg.RunRequest(run_key=run_key, tags={**range_tags(first, last), **QUEUE_TAGS})

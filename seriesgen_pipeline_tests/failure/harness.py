@@ -240,6 +240,23 @@ def _as_utc(value: Any) -> Any:
     return value
 
 
+def row_of(conn: sa.Connection, key: tuple[str, str]) -> dict[str, Any] | None:
+    """The visible columns of one session, read on ``conn`` (inside its transaction)."""
+    row = conn.execute(sa.text(
+        f"SELECT {', '.join(VISIBLE)} FROM class_sessions "
+        "WHERE series_key = :s AND occurrence_key = :o"), {"s": key[0], "o": key[1]}
+    ).mappings().first()
+    return None if row is None else _visible(row)
+
+
+def _visible(row: Mapping[str, Any]) -> dict[str, Any]:
+    values = {c: row[c] for c in VISIBLE}
+    values["starts_at"] = _as_utc(values["starts_at"])
+    values["ends_at"] = _as_utc(values["ends_at"])
+    values["detached"] = bool(values["detached"])
+    return values
+
+
 def read_state(url: str) -> State:
     """Read the state with plain SQL (no code under test)."""
     engine = sa.create_engine(normalize_url(url))
@@ -259,11 +276,7 @@ def read_state(url: str) -> State:
         key = (r["series_key"], r["occurrence_key"])
         if key in sessions:
             duplicates.append(key)
-        values = {c: r[c] for c in VISIBLE}
-        values["starts_at"] = _as_utc(values["starts_at"])
-        values["ends_at"] = _as_utc(values["ends_at"])
-        values["detached"] = bool(values["detached"])
-        sessions[key] = values
+        sessions[key] = _visible(r)
         if r["series_id"] is None:
             orphans.add(key)
     return State(sessions, duplicates,
@@ -339,7 +352,7 @@ def terminate_backends(url: str) -> int:
         admin.dispose()
 
 
-__all__ = ["engine_for"]
+__all__ = ["engine_for", "normalize_url"]
 
 
 def fleet_edited(n_series: int = 16) -> dict[str, Any]:
@@ -368,3 +381,139 @@ def fleet_edited(n_series: int = 16) -> dict[str, Any]:
         if i % 8 == 7:
             s["end_date"] = "2026-06-30"
     return doc
+
+
+# ------------------------------------------------------------------ invariants after a kill
+
+def series_keys_of(sessions: Mapping[tuple[str, str], Any]) -> set[str]:
+    return {s for s, _ in sessions}
+
+
+def check_crash_state(state: State, old: State, new: State, *, now: datetime = NOW_DT,
+                      ended: str | None = "zz-ended") -> dict[str, int]:
+    """Check a database left by a killed (or failed) run that was taking ``old`` to ``new``.
+
+    ``old`` is the state before the run, ``new`` the state an uninterrupted run
+    leaves (both read from real databases). The checks:
+
+    - no duplicate occurrence;
+    - every row is entirely as before or entirely as after: nothing half-written;
+    - per series, the run's progress is a prefix in time (occurrence key)
+      order: every occurrence already in its final state comes before every
+      occurrence still in its old state;
+    - ``last_generated_through`` never claims more than is committed: for a
+      series the run has touched, every occurrence starting at or before the
+      watermark is in its final state;
+    - retirement is all or nothing: the ended series either still exists with
+      its sessions attached, or is gone with every session kept (series_id NULL).
+
+    Returns the number of occurrences in their final state that were not
+    already (the operations committed) per series.
+    """
+    assert not state.duplicates, f"duplicate occurrences: {state.duplicates[:10]}"
+    done: dict[str, int] = {}
+    everything = series_keys_of(old.sessions) | series_keys_of(new.sessions)
+    for series in sorted(everything):
+        keys = sorted({o for s, o in old.sessions if s == series}
+                      | {o for s, o in new.sessions if s == series}
+                      | {o for s, o in state.sessions if s == series})
+        marks = []
+        for occ in keys:
+            k = (series, occ)
+            row = state.sessions.get(k)
+            is_new = row == new.sessions.get(k)
+            is_old = row == old.sessions.get(k)
+            assert is_new or is_old, (
+                f"{k} is neither as before nor as after the run (half-written or foreign):\n"
+                f"  now   {row}\n  old   {old.sessions.get(k)}\n  new   {new.sessions.get(k)}")
+            marks.append("=" if is_new and is_old else "N" if is_new else "O")
+        changed = "".join(m for m in marks if m != "=")
+        assert "ON" not in changed, (
+            f"{series}: committed progress is not a prefix in occurrence order "
+            f"(N=final, O=old): {changed}")
+        done[series] = changed.count("N")
+        if series in state.series and done[series]:
+            mark = state.series[series]["mark"]
+            if mark is not None:
+                behind = [occ for occ, m in zip(keys, marks, strict=True) if m == "O"
+                          and (new.sessions.get((series, occ)) or old.sessions[(series, occ)])
+                          ["starts_at"] <= mark]
+                assert not behind, (
+                    f"{series}: last_generated_through={mark} claims occurrences that are not "
+                    f"committed: {behind[:5]}")
+    if ended is not None and series_keys_of(old.sessions) & {ended}:
+        ended_rows = {k for k in state.sessions if k[0] == ended}
+        assert ended_rows == {k for k in old.sessions if k[0] == ended}, \
+            f"sessions of {ended} were lost"
+        if ended in state.series:
+            assert not (ended_rows & state.orphans), \
+                f"{ended} still exists but some of its sessions were detached from it"
+        else:
+            assert ended_rows <= state.orphans, f"{ended} retired but sessions still point at it"
+    return done
+
+
+def writes_by_series(old: State, new: State) -> dict[str, dict[str, int]]:
+    """Per series, the rows created, updated and deleted between two states."""
+    out: dict[str, dict[str, int]] = {}
+    for key in set(old.sessions) | set(new.sessions):
+        counts = out.setdefault(key[0], {"created": 0, "updated": 0, "deleted": 0})
+        if key not in old.sessions:
+            counts["created"] += 1
+        elif key not in new.sessions:
+            counts["deleted"] += 1
+        elif old.sessions[key] != new.sessions[key]:
+            counts["updated"] += 1
+    return out
+
+
+def check_converged(state: State, new: State) -> None:
+    """The database holds exactly the rows (and series, and watermarks) of ``new``."""
+    assert not state.duplicates, f"duplicate occurrences: {state.duplicates[:10]}"
+    assert state.sessions == new.sessions, diff_sessions(state.sessions, new.sessions)
+    assert state.orphans == new.orphans
+    assert {k: v["mark"] for k, v in state.series.items()} == \
+        {k: v["mark"] for k, v in new.series.items()}
+
+
+def wait_for_snapshot(proc: Proc, url: str, records: tuple[int, int],
+                      timeout: float = 60.0) -> float | None:
+    """Poll until the run stored its snapshots; seconds since start, None if it exited first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if run_records(url)[0] > records[0]:
+            return time.monotonic() - proc.started
+        if proc.returncode is not None:
+            return None
+        time.sleep(0.02)
+    raise AssertionError(f"the run stored no snapshot within {timeout:.0f}s")
+
+
+def run_records(url: str) -> tuple[int, int]:
+    """How many runs stored snapshots, and how many wrote ``generation_log`` rows."""
+    engine = sa.create_engine(normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            snaps = conn.execute(sa.text(
+                "SELECT count(DISTINCT run_id) FROM series_snapshots")).scalar_one()
+            logs = conn.execute(sa.text(
+                "SELECT count(DISTINCT run_id) FROM generation_log")).scalar_one()
+    finally:
+        engine.dispose()
+    return int(snaps), int(logs)
+
+
+def phase_of(before: tuple[int, int], after: tuple[int, int], done: int, total: int,
+             retired: bool | None) -> str:
+    """Where a run was when it died, told from the tables alone."""
+    if after[1] > before[1]:
+        return "finished"
+    if after[0] == before[0]:
+        return "startup/snapshot"
+    if done == 0:
+        return "after-snapshot"
+    if done < total:
+        return "mid-chunks"
+    if retired is False:
+        return "after-generation/retirement"
+    return "after-retirement/recording"

@@ -1,0 +1,243 @@
+"""``class_series_changes`` keeps partitions in step with series and reruns what changed.
+
+Contract, tick by tick against a real SQLite application database and a real
+Dagster instance (the sensor's partition requests applied between ticks, as the
+daemon does):
+
+- a new series gets its partition added and a run covering it;
+- with the cursor of the previous tick and nothing changed, the tick skips;
+- a raw SQL ``UPDATE`` of one series' content (``version`` and ``updated_at``
+  untouched) requests a run for exactly that series;
+- a raw SQL ``UPDATE`` of a branch's configuration requests runs for exactly
+  the series of that branch, in contiguous partition ranges (base-scope edits:
+  every series);
+- a deleted series gets its partition deleted and no run;
+- in production without ``ENABLE_SERIES_GENERATION=true`` the sensor skips,
+  naming that variable, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from seriesgen_pipeline.definitions import build_definitions
+from seriesgen_pipeline.defs.resources import SeriesgenResource
+from seriesgen_pipeline.defs.runs import RANGE_TAG
+from seriesgen_pipeline.defs.sensors import class_series_changes, decode_cursor
+from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
+from seriesgen_pipeline_tests.defs.support import (
+    PARTITIONS,
+    apply_partition_requests,
+    covered,
+    migrated_engine,
+)
+
+if TYPE_CHECKING:  # not exported by ``dagster``: what the daemon gets from a sensor tick
+    from dagster._core.definitions.sensor_definition import SensorExecutionData
+
+# Partition order == insertion order == series id order; West series are k02, k03, k05.
+BRANCH_OF = {"k01": "east", "k02": "west", "k03": "west", "k04": "east", "k05": "west",
+             "k06": "east"}
+KEYS = list(BRANCH_OF)
+WEST = {"k02", "k03", "k05"}
+
+
+@pytest.fixture(autouse=True)
+def development(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SERIESGEN_ENV", raising=False)
+    monkeypatch.delenv("ENABLE_SERIES_GENERATION", raising=False)
+
+
+@pytest.fixture
+def app(tmp_path) -> Iterator[tuple[sa.Engine, str]]:  # type: ignore[no-untyped-def]
+    """A migrated SQLite application database with East (default) and West (14 days)."""
+    url = f"sqlite:///{tmp_path}/app.db"
+    engine = migrated_engine(url)
+    seed_base(engine)
+    seed_branch(engine, "east")
+    seed_branch(engine, "west", horizon_days=14)
+    for number, (key, branch) in enumerate(BRANCH_OF.items()):
+        seed_series(engine, key, branch=branch, room=f"Room {number}",
+                    instructor=f"Instructor {number}")
+    yield engine, url
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def shared_instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture
+def instance(shared_instance: dg.DagsterInstance) -> dg.DagsterInstance:
+    """The module's instance with no partitions (one instance: its setup takes seconds)."""
+    for key in shared_instance.get_dynamic_partitions(PARTITIONS):
+        shared_instance.delete_dynamic_partition(PARTITIONS, key)
+    return shared_instance
+
+
+def tick(instance: dg.DagsterInstance, url: str, cursor: str | None) -> SensorExecutionData:
+    """One evaluation of the sensor, as the daemon runs it; its partition requests applied."""
+    defs = build_definitions()
+    sensor = defs.resolve_sensor_def("class_series_changes")
+    with dg.build_sensor_context(
+        instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
+        repository_def=defs.get_repository_def(),
+        resources={"seriesgen": SeriesgenResource(database_url=url)},
+    ) as context:
+        data = sensor.evaluate_tick(context)
+    apply_partition_requests(instance, data.dynamic_partitions_requests or [])
+    return data
+
+
+@pytest.fixture
+def primed(app: tuple[sa.Engine, str], instance: dg.DagsterInstance) -> str:
+    """The cursor after a first tick that saw every series."""
+    data = tick(instance, app[1], None)
+    assert instance.get_dynamic_partitions(PARTITIONS) == KEYS
+    assert data.cursor is not None
+    return data.cursor
+
+
+def assert_quiet(instance: dg.DagsterInstance, url: str, cursor: str | None) -> None:
+    data = tick(instance, url, cursor)
+    assert not data.run_requests
+    assert not data.dynamic_partitions_requests
+    assert data.skip_message == "no series changed"
+
+
+def test_first_tick_adds_every_partition_and_one_run(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance) -> None:
+    data = tick(instance, app[1], None)
+
+    (added,) = data.dynamic_partitions_requests or []
+    assert isinstance(added, dg.AddDynamicPartitionsRequest)
+    assert (added.partitions_def_name, list(added.partition_keys)) == (PARTITIONS, KEYS)
+    order = instance.get_dynamic_partitions(PARTITIONS)
+    assert order == KEYS
+    requests = list(data.run_requests or [])
+    assert covered(order, requests) == [KEYS]
+    assert requests[0].tags[RANGE_TAG] == "k01..k06"
+    assert requests[0].run_key is not None
+    assert requests[0].run_key.startswith("change:k01..k06:")
+    assert set(decode_cursor(data.cursor)) == set(KEYS)
+
+
+def test_unchanged_tick_skips(app: tuple[sa.Engine, str], instance: dg.DagsterInstance,
+                              primed: str) -> None:
+    assert_quiet(instance, app[1], primed)
+
+
+def test_new_series_adds_its_partition_and_runs_it_alone(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    engine, url = app
+    seed_series(engine, "k07", branch="east", room="Room 7", instructor="Instructor 7")
+
+    data = tick(instance, url, primed)
+
+    (added,) = data.dynamic_partitions_requests or []
+    assert isinstance(added, dg.AddDynamicPartitionsRequest)
+    assert list(added.partition_keys) == ["k07"]
+    order = instance.get_dynamic_partitions(PARTITIONS)
+    assert order == [*KEYS, "k07"]
+    (request,) = data.run_requests or []
+    assert request.partition_key == "k07"
+    assert covered(order, [request]) == [["k07"]]
+    assert_quiet(instance, url, data.cursor)
+
+
+def test_raw_sql_room_update_reruns_exactly_that_series(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    engine, url = app
+    with engine.connect() as conn:
+        before = conn.execute(sa.text(
+            "SELECT version, updated_at FROM class_series WHERE key = 'k04'")).one()
+    execute(engine, "UPDATE class_series SET room = 'Studio 9' WHERE key = 'k04'")
+    with engine.connect() as conn:
+        after = conn.execute(sa.text(
+            "SELECT version, updated_at, room FROM class_series WHERE key = 'k04'")).one()
+    assert (after.version, after.updated_at, after.room) == (*before, "Studio 9")
+
+    data = tick(instance, url, primed)
+
+    assert not data.dynamic_partitions_requests
+    (request,) = data.run_requests or []
+    assert request.partition_key == "k04"
+    assert request.tags[RANGE_TAG] == "k04..k04"
+    assert covered(KEYS, [request]) == [["k04"]]
+    assert_quiet(instance, url, data.cursor)
+
+
+def test_branch_config_update_reruns_exactly_that_branch(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    engine, url = app
+    execute(engine, "UPDATE scheduling_configs SET horizon_days = 21 "
+                    "WHERE scope = 'branch' AND branch_id = 'west'")
+
+    data = tick(instance, url, primed)
+
+    assert not data.dynamic_partitions_requests
+    requests = list(data.run_requests or [])
+    spans = covered(KEYS, requests)
+    assert spans == [["k02", "k03"], ["k05"]]
+    assert {key for span in spans for key in span} == WEST
+    assert requests[1].partition_key == "k05"
+    assert len({r.run_key for r in requests}) == 2
+    assert_quiet(instance, url, data.cursor)
+
+
+def test_base_config_update_reruns_every_series(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    engine, url = app
+    execute(engine, "UPDATE scheduling_configs SET close_time = '21:00' WHERE scope = 'base'")
+
+    data = tick(instance, url, primed)
+
+    assert covered(KEYS, data.run_requests or []) == [KEYS]
+
+
+def test_deleted_series_deletes_its_partition_and_runs_nothing(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    engine, url = app
+    execute(engine, "DELETE FROM class_series WHERE key = 'k03'")
+
+    data = tick(instance, url, primed)
+
+    (deleted,) = data.dynamic_partitions_requests or []
+    assert isinstance(deleted, dg.DeleteDynamicPartitionsRequest)
+    assert (deleted.partitions_def_name, list(deleted.partition_keys)) == (PARTITIONS, ["k03"])
+    assert not data.run_requests
+    assert instance.get_dynamic_partitions(PARTITIONS) == [k for k in KEYS if k != "k03"]
+    assert "k03" not in decode_cursor(data.cursor)
+    assert_quiet(instance, url, data.cursor)
+
+
+def test_production_without_enable_skips_and_changes_nothing(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERIESGEN_ENV", "production")
+
+    with dg.build_sensor_context(
+        instance=instance, resources={"seriesgen": SeriesgenResource(database_url=app[1])},
+    ) as context:
+        result = class_series_changes(context)
+
+    assert isinstance(result, dg.SkipReason)
+    assert result.skip_message is not None
+    assert "ENABLE_SERIES_GENERATION" in result.skip_message
+    data = tick(instance, app[1], None)
+    assert data.skip_message is not None
+    assert "ENABLE_SERIES_GENERATION" in data.skip_message
+    assert not data.run_requests
+    assert data.cursor is None
+    assert instance.get_dynamic_partitions(PARTITIONS) == []
+
+    monkeypatch.setenv("ENABLE_SERIES_GENERATION", "true")
+    data = tick(instance, app[1], None)
+    assert covered(KEYS, data.run_requests or []) == [KEYS]

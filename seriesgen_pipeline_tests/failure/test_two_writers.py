@@ -1,0 +1,119 @@
+"""Two writers: the booking app and a running reconciliation (SPEC §3, §5 FR-013).
+
+Contract: while a ``seriesgen generate`` process reconciles a series (its plan
+already made from rows read before), the booking app books seats, cancels
+sessions and staff edit a session (``detached``) of that series, in one
+transaction the run has to wait for. Every such write survives: the run's
+guarded UPDATE/DELETE skip those rows (whether the plan wanted to update or to
+delete them), creates nothing in their place, and counts them as
+``protected``; every other row ends exactly as one uninterrupted run leaves it.
+A follow-up run writes nothing.
+
+The run is slowed with ``SERIESGEN_FAULT=pause_chunk_commit:<seconds>`` (a
+sleep after each chunk commit) so that the booking lands between the run's
+plan and its writes to the booked rows: it starts once the run's first chunk
+(another series of the same batch) has committed, and holds its transaction
+open while the run moves on.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from seriesgen_pipeline_tests.failure import harness as h
+from seriesgen_pipeline_tests.failure.conftest import Reference
+
+# In the ``edited`` scenario with chunks of 146 writes, the first batch holds
+# s00..s04, one chunk each: s00's chunk commits first; s03's and s04's come
+# three and four pauses later.
+CHUNK = 146
+PAUSE = 0.4
+
+BOOKINGS = [  # (series, occurrence, what the plan wants, SQL of the other writer)
+    ("s03", "2026-07-01", "update", "SET detached = true, title = 'Private lesson'"),
+    ("s03", "2026-07-02", "update", "SET status = 'cancelled'"),
+    ("s03", "2026-07-03", "update", "SET booked_count = booked_count + 1"),
+    ("s04", "2026-07-13", "update", "SET booked_count = booked_count + 2"),
+    ("s04", "2026-07-14", "delete", "SET booked_count = booked_count + 1"),
+    ("s04", "2026-07-16", "delete", "SET status = 'cancelled'"),
+]
+
+
+def _wait_first_chunk(proc: h.Proc, url: str, timeout: float = 60.0) -> None:
+    engine = sa.create_engine(h.normalize_url(url))
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if conn.execute(sa.text("SELECT count(*) FROM class_sessions WHERE "
+                                        "series_key = 's00' AND title LIKE '%(new)'")
+                                ).scalar_one():
+                    return
+            assert proc.returncode is None, f"the run ended early:\n{proc.stderr()[-2000:]}"
+            time.sleep(0.01)
+    finally:
+        engine.dispose()
+    raise AssertionError("the run committed no chunk in time")
+
+
+def _book(url: str, old: h.State) -> dict[tuple[str, str], dict[str, Any]]:
+    """The booking app's transaction; returns the rows as it committed them."""
+    engine = sa.create_engine(h.normalize_url(url))
+    written = {}
+    try:
+        with engine.begin() as conn:
+            for series, occ, _, assignment in BOOKINGS:
+                key = (series, occ)
+                before = h.row_of(conn, key)
+                assert before == old.sessions[key], (
+                    f"test timing: the run reached {key} before the booking app did")
+                count = conn.execute(sa.text(
+                    f"UPDATE class_sessions {assignment} "
+                    "WHERE series_key = :s AND occurrence_key = :o"), {"s": series, "o": occ}
+                ).rowcount
+                assert count == 1, key
+                written[key] = h.row_of(conn, key)
+            time.sleep(0.6)  # hold the transaction while the run goes on
+    finally:
+        engine.dispose()
+    return written
+
+
+def test_bookings_and_cancellations_during_a_reconciliation_survive(
+        backend: str, make_db: Any, references: dict[str, Reference], tmp_path: Path) -> None:
+    ref = references["edited"]
+    url = make_db("edited")
+    env = h.child_env(None, SERIESGEN_CHUNK_ROWS=str(CHUNK),
+                      SERIESGEN_FAULT=f"pause_chunk_commit:{PAUSE}")
+    proc = h.start(h.generate_args(url), env=env, workdir=tmp_path)
+    _wait_first_chunk(proc, url)
+    written = _book(url, ref.before)
+    assert proc.wait() == 0, proc.stderr()[-3000:]
+    report = proc.json()
+
+    expected = dict(ref.state.sessions)
+    expected.update(written)
+    state = h.read_state(url)
+    assert not state.duplicates
+    for key, row in written.items():
+        assert state.sessions.get(key) == row, (
+            f"the booking app's write to {key} did not survive the run:\n"
+            f"  wrote {row}\n  now   {state.sessions.get(key)}")
+    assert state.sessions == expected, h.diff_sessions(state.sessions, expected)
+
+    by_key = {s["key"]: s for s in report["series"]}
+    for series in ("s03", "s04"):
+        s = by_key[series]
+        assert s["status"] == "success", s
+        assert s["protected"] == 3, f"{series}: booked rows not counted as protected: {s}"
+        assert s["created"] == 0, f"{series}: created a session for a booked occurrence: {s}"
+        assert s["updated"] + s["deleted"] + s["protected"] == h.HORIZON, s
+
+    follow_up = h.run(h.generate_args(url), env=h.child_env(None), workdir=tmp_path).json()
+    totals = follow_up["totals"]
+    assert (totals["created"], totals["updated"], totals["deleted"]) == (0, 0, 0), follow_up
+    assert h.read_state(url).sessions == expected
