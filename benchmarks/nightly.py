@@ -171,7 +171,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", dest="json_out", help="write the figures to this file")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--now", default=DEFAULT_NOW, help="base 'now' of the cold run")
-    p.add_argument("--dagster-storage", choices=("sqlite", "postgres"), default="sqlite")
+    p.add_argument("--dagster-storage", choices=("sqlite", "postgres", "ephemeral"),
+                   default=None,
+                   help="Dagster instance: sqlite (a temporary DAGSTER_HOME, the default), "
+                        "postgres (dagster-postgres), or ephemeral (in memory, one per step; "
+                        "the --quick default)")
     p.add_argument("--dagster-postgres-url",
                    help="postgresql+psycopg2://... of a disposable database for the instance")
     p.add_argument("--run-chunk", type=int, default=None,
@@ -180,6 +184,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-series", type=int, default=None, help="SERIESGEN_BATCH_SERIES")
     p.add_argument("--profile", choices=STEPS, help="run this step under pyinstrument")
     p.add_argument("--profile-out", default="benchmark-profile.txt")
+    p.add_argument("--dagster-home-parent", metavar="DIR",
+                   help="where the temporary DAGSTER_HOME is made (default: the system "
+                        "temporary directory)")
     p.add_argument("--keep-dagster-home", action="store_true")
     p.add_argument("--step-timeout", type=float, default=3600.0)
     p.add_argument("--scaling-report", nargs="+", metavar="JSON",
@@ -190,6 +197,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.series is None:
         args.series = QUICK_SERIES if args.quick else TARGET_SCALE[0]
+    if args.dagster_storage is None:
+        args.dagster_storage = "ephemeral" if args.quick else "sqlite"
     if args.horizon_days is None:
         args.horizon_days = QUICK_HORIZON if args.quick else TARGET_SCALE[1]
     if not args.scaling_report and not args.database_url:
@@ -467,6 +476,9 @@ def child_generate(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings(database_url=args.database_url, environment="development",
                         enable_generation=True)
     now = parse_instant(args.now)
+    # A DAGSTER_HOME instance is opened by run_generation itself, as the CLI does; an
+    # ephemeral one is passed in, so that its event log can be read afterwards.
+    ephemeral = dg.DagsterInstance.ephemeral() if args.dagster_storage == "ephemeral" else None
     profiler = None
     if args.profile == args.child:
         from pyinstrument import Profiler
@@ -475,15 +487,18 @@ def child_generate(args: argparse.Namespace) -> dict[str, Any]:
         profiler.start()
     rss_ready = maxrss_kib()
     started = time.perf_counter()
-    report = launch.run_generation(engine, settings, keys=None, now=now)
+    report = launch.run_generation(engine, settings, keys=None, now=now, instance=ephemeral)
     wall = time.perf_counter() - started
     peak = maxrss_kib()
     if profiler is not None:
         profiler.stop()
-        Path(args.profile_out).write_text(
-            profiler.output_text(unicode=False, color=False, show_all=False))
+        options = {"filter_threshold": 0.005}
+        tree = profiler.output_text(unicode=False, color=False, processor_options=options)
+        flat = profiler.output_text(unicode=False, color=False, flat=True,
+                                    processor_options=options)
+        Path(args.profile_out).write_text(f"{tree}\n\n# self time by function\n{flat}")
     engine.dispose()
-    instance = dg.DagsterInstance.get()
+    instance = ephemeral or dg.DagsterInstance.get()
     split = dagster_split(instance, report.run_ids, wall)
     totals = report.totals()
     return {
@@ -503,10 +518,21 @@ def dagster_split(instance: Any, run_ids: list[str], wall: float) -> dict[str, A
     import dagster as dg
 
     t = dg.DagsterEventType
-    yielded_types = {t.ASSET_MATERIALIZATION, t.ASSET_CHECK_EVALUATION, t.ASSET_OBSERVATION,
-                     t.STEP_OUTPUT}
     ends_types = {t.STEP_SUCCESS, t.STEP_FAILURE}
-    runs = []  # (run_id, step span, bursts: gap lists between consecutive yielded events)
+    planned_types = {t.ASSET_MATERIALIZATION_PLANNED, t.ASSET_CHECK_EVALUATION_PLANNED}
+    planned_s, n_planned = 0.0, 0
+
+    def burst_class(record: Any, kind: Any) -> str | None:
+        """Events of one class in a row come from one loop of ``yield`` in the asset."""
+        if kind in (t.ASSET_MATERIALIZATION, t.ASSET_OBSERVATION):
+            return f"{kind.value}:{record.dagster_event.asset_key.to_user_string()}"
+        if kind in (t.STEP_OUTPUT, t.ASSET_CHECK_EVALUATION):
+            return "check"  # an AssetCheckResult makes both
+        if kind is None and record.step_key is not None:
+            return "log"  # context.log lines
+        return None
+
+    runs = []  # (run_id, step span, bursts: gap lists between events of one class in a row)
     for run_id in run_ids:
         records = sorted(instance.all_logs(run_id), key=lambda r: r.timestamp)
         kinds = [r.dagster_event.event_type if r.dagster_event else None for r in records]
@@ -516,20 +542,22 @@ def dagster_split(instance: Any, run_ids: list[str], wall: float) -> dict[str, A
             runs.append((run_id, 0.0, []))
             continue
         lo, hi = min(starts), max(ends)
+        planned = [r.timestamp for r, k in zip(records, kinds, strict=True)
+                   if k in planned_types and r.timestamp < lo]
+        if len(planned) > 1:
+            planned_s += (planned[-1] - planned[0]) * len(planned) / (len(planned) - 1)
+        n_planned += len(planned)
         bursts: list[list[float]] = []
-        previous: float | None = None
+        previous: tuple[str | None, float] = (None, 0.0)
         for r, k in zip(records, kinds, strict=True):
             if not lo <= r.timestamp <= hi:
                 continue
-            # The asset's own events: what it yields, and its context.log lines.
-            if k in yielded_types or (k is None and r.step_key is not None):
-                if previous is None:
-                    bursts.append([])
-                else:
-                    bursts[-1].append(r.timestamp - previous)
-                previous = r.timestamp
-            else:
-                previous = None
+            cls = burst_class(r, k)
+            if cls is not None and cls == previous[0]:
+                bursts[-1].append(r.timestamp - previous[1])
+            elif cls is not None:
+                bursts.append([])
+            previous = (cls, r.timestamp)
         runs.append((run_id, hi - lo, bursts))
     gaps = [g for _, _, bursts in runs for b in bursts for g in b]
     median_gap = statistics.median(gaps) if gaps else 0.0
@@ -550,6 +578,7 @@ def dagster_split(instance: Any, run_ids: list[str], wall: float) -> dict[str, A
         "engine_s": max(0.0, step_s - events_s), "events_s": events_s,
         "launch_s": max(0.0, wall - step_s), "step_s": step_s, "dagster_events": n_events,
         "median_event_gap_ms": round(median_gap * 1000, 3), "per_run": per_run,
+        "planned_events": n_planned, "planned_events_s": planned_s,
     }
 
 
@@ -665,13 +694,14 @@ def run_child(args: argparse.Namespace, step: str, *, now: datetime, workdir: Pa
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", step,
            "--child-out", str(out), "--database-url", args.database_url,
            "--now", format_instant(now), "--series", str(args.series),
-           "--horizon-days", str(args.horizon_days)]
+           "--horizon-days", str(args.horizon_days), "--dagster-storage", args.dagster_storage]
     if args.run_chunk:
         cmd += ["--run-chunk", str(args.run_chunk)]
     if args.profile:
         cmd += ["--profile", args.profile, "--profile-out", str(Path(args.profile_out).resolve())]
     if snapshots is not None:
         cmd += ["--child-snapshots", str(snapshots)]
+    sys.stdout.flush()
     print(f"  ... {LABELS.get(step, step)}", file=sys.stderr, flush=True)
     with log_path.open("w") as log:
         try:
@@ -689,6 +719,8 @@ def run_child(args: argparse.Namespace, step: str, *, now: datetime, workdir: Pa
 def child_env(args: argparse.Namespace, home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["DAGSTER_HOME"] = str(home)
+    if args.dagster_storage == "ephemeral":
+        env.pop("DAGSTER_HOME")
     env["SERIESGEN_ENV"] = "development"
     env.pop("SERIESGEN_NOW", None)
     env.pop("ADMIN_NOTIFY_RECIPIENT", None)
@@ -736,8 +768,14 @@ def main(argv: list[str] | None = None) -> int:
     warm_now = now + timedelta(days=1)
     engine = create_db_engine(args.database_url)
     dialect = engine.dialect.name
-    storage = ("PostgreSQL (dagster-postgres, DAGSTER_PG_URL)" if args.dagster_storage == "postgres"
-               else "SQLite under a temporary DAGSTER_HOME (the default instance storage)")
+    where = args.dagster_home_parent or tempfile.gettempdir()
+    storage = {
+        "postgres": "PostgreSQL (dagster-postgres, DAGSTER_PG_URL) under a temporary DAGSTER_HOME",
+        "sqlite": f"SQLite (the default instance storage) under a temporary DAGSTER_HOME in "
+                  f"{where}",
+        "ephemeral": "ephemeral (in-memory) instance, a new one in each step's process; "
+                     "partitions re-added every step",
+    }[args.dagster_storage]
     print(f"# seriesgen nightly benchmark: N={args.series} series, D={args.horizon_days} days, "
           f"now={format_instant(now)}, seed={args.seed}")
     print(f"# application database: {dialect} {safe_url(engine.url)}")
@@ -758,10 +796,11 @@ def main(argv: list[str] | None = None) -> int:
         "batch_series": args.batch_series, "run_chunk": args.run_chunk, "steps": {},
         "checks": [],
     }
+    sys.stdout.flush()
     print("  ... seeding", file=sys.stderr, flush=True)
     figures["seed_data"] = seed_data(engine, n_series=args.series, horizon=args.horizon_days,
                                      now=now, seed=args.seed)
-    workdir = Path(tempfile.mkdtemp(prefix="seriesgen-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix="seriesgen-bench-", dir=args.dagster_home_parent))
     home = workdir / "dagster_home"
     home.mkdir()
     write_dagster_yaml(home, args.dagster_storage)
@@ -903,6 +942,7 @@ def print_report(figures: dict[str, Any]) -> None:
               "interpreter and imports included")
         print("  engine s = step span - event writes; launch s = wall - step spans; "
               "dagster % = (launch + events) / wall")
+        print("  raw baseline: the engine s / launch s columns hold its expand / write seconds")
     ratios = figures.get("ratios")
     if ratios:
         raw = steps["raw"]

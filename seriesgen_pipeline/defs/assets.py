@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 
 from seriesgen_pipeline.core import conflicts as c
+from seriesgen_pipeline.defs.events import mark_failed, partition_statuses, record_materializations
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.service import engine as eng
@@ -58,33 +59,25 @@ def series_generation(context: dg.AssetExecutionContext,
     keys = list(context.partition_keys)
 
     taken = eng.take_snapshots(engine, keys=keys, now=now, run_id=run_id)
-    for key, snap in taken.items():
-        if snap.error is None:
-            yield dg.AssetMaterialization(asset_key=RESOLVED, partition=key,
-                                          metadata=_snapshot_metadata(snap))
-    missing = [k for k in keys if k not in taken]
-
+    previous = eng.previous_fingerprints(engine, keys=list(taken), run_id=run_id)
     snapshots, _ = eng.load_snapshots(engine, run_id=run_id, keys=list(taken))
     outcomes = eng.generate(
         engine, [snapshots[k] for k in keys if k in snapshots], now=now, run_id=run_id,
-        settings=seriesgen.engine_settings(),
-        notify_recipient=settings.notify_recipient,
+        settings=seriesgen.engine_settings(), notify_recipient=settings.notify_recipient,
     )
-    for outcome in outcomes:
-        if outcome.status != eng.FAILED:
-            yield dg.AssetMaterialization(asset_key=SESSIONS, partition=outcome.series_key,
-                                          metadata=_outcome_metadata(outcome, run_id))
     generated = [o.series_key for o in outcomes if o.status == eng.SUCCESS]
-    for result in eng.retire(engine, snapshots.values(), now=now, generated=generated):
-        if result.error is None and result.series_key in generated:
-            yield dg.AssetMaterialization(asset_key=CLEANUP, partition=result.series_key,
-                                          metadata={"retired": result.retired,
-                                                    "reason": result.reason,
-                                                    "sessions_kept": result.sessions_kept})
+    retirements = eng.retire(engine, snapshots.values(), now=now, generated=generated)
     duration_ms = round((time.perf_counter() - started) * 1000)
     log_run(outcomes, run_id=run_id, duration_ms=duration_ms)
-    yield _conflict_check(outcomes)
+
     failed = {o.series_key: o.error for o in outcomes if o.status == eng.FAILED}
+    record_materializations(context, _materializations(
+        context, keys, taken, previous, outcomes, retirements, record_all=bool(failed)))
+    broken = [k for k in failed if taken[k].error is not None]
+    mark_failed(context, broken, [RESOLVED, SESSIONS, CLEANUP])
+    mark_failed(context, [k for k in failed if k not in broken], [SESSIONS, CLEANUP])
+    yield _conflict_check(outcomes)
+    missing = [k for k in keys if k not in taken]
     summary = {**totals(outcomes), "duration_ms": duration_ms, "missing_series": missing}
     context.log.info(f"run totals: {summary}")
     if failed:
@@ -95,6 +88,42 @@ def series_generation(context: dg.AssetExecutionContext,
                       "totals": dg.MetadataValue.json(summary)},
             allow_retries=False,
         )
+
+
+def _materializations(
+    context: dg.AssetExecutionContext, keys: list[str], taken: dict[str, Any],
+    previous: dict[str, str | None], outcomes: list[eng.SeriesOutcome],
+    retirements: list[eng.RetirementOutcome], *, record_all: bool,
+) -> Iterator[dg.AssetMaterialization]:
+    """What to record: everything that changed or is not materialized yet.
+
+    When a series failed, the run fails, and every successful series is recorded
+    so that none of them can be taken for failed.
+    """
+    status = {asset: partition_statuses(context, asset, keys)
+              for asset in (RESOLVED, SESSIONS, CLEANUP)}
+
+    def needed(asset: dg.AssetKey, key: str, changed: bool) -> bool:
+        return record_all or changed or status[asset].get(key) != "MATERIALIZED"
+
+    for key, snap in taken.items():
+        if snap.error is None and needed(RESOLVED, key, previous.get(key) != snap.fingerprint):
+            yield dg.AssetMaterialization(asset_key=RESOLVED, partition=key,
+                                          metadata=_snapshot_metadata(snap))
+    for outcome in outcomes:
+        key = outcome.series_key
+        if outcome.status != eng.FAILED and needed(
+                SESSIONS, key, outcome.changed or previous.get(key) != taken[key].fingerprint):
+            yield dg.AssetMaterialization(asset_key=SESSIONS, partition=key,
+                                          metadata=_outcome_metadata(outcome, context.run.run_id))
+    generated = {o.series_key for o in outcomes if o.status == eng.SUCCESS}
+    for result in retirements:
+        if (result.error is None and result.series_key in generated
+                and needed(CLEANUP, result.series_key, result.retired)):
+            yield dg.AssetMaterialization(asset_key=CLEANUP, partition=result.series_key,
+                                          metadata={"retired": result.retired,
+                                                    "reason": result.reason,
+                                                    "sessions_kept": result.sessions_kept})
 
 
 def _snapshot_metadata(snap: Any) -> dict[str, Any]:

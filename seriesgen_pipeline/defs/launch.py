@@ -16,6 +16,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from seriesgen_pipeline.core.clock import format_instant
+from seriesgen_pipeline.defs.events import SUBSET_PLANNED_EVENTS
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import contiguous_ranges, range_tags
@@ -78,6 +79,8 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
     """Materialize the series ``keys`` (all when None) as of ``now`` through Dagster."""
     from seriesgen_pipeline.definitions import build_definitions
 
+    # One planned event per asset per run instead of one per series (defs/events.py).
+    os.environ.setdefault(SUBSET_PLANNED_EVENTS, "1")
     started = time.perf_counter()
     with engine.connect() as conn:
         all_keys = repo.series_keys(conn)

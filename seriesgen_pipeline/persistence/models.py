@@ -206,6 +206,7 @@ class SeriesSnapshot(Base):
     """
 
     __tablename__ = "series_snapshots"
+    __table_args__ = (sa.Index("ix_series_snapshots_key_taken", "series_key", "taken_at"),)
 
     run_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     series_key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)

@@ -312,6 +312,22 @@ def load_snapshot_payloads(conn: sa.Connection, *, run_id: str, keys: Sequence[s
     return out
 
 
+def previous_fingerprints(conn: sa.Connection, *, keys: Sequence[str], before_run: str
+                          ) -> dict[str, str | None]:
+    """The fingerprint of each series' latest snapshot taken by another run."""
+    out: dict[str, str | None] = {}
+    for part in _slices(list(keys), 2000):
+        latest = (sa.select(snapshots_t.c.series_key,
+                            sa.func.max(snapshots_t.c.taken_at).label("taken_at"))
+                  .where(snapshots_t.c.series_key.in_(part), snapshots_t.c.run_id != before_run)
+                  .group_by(snapshots_t.c.series_key).subquery())
+        query = sa.select(snapshots_t.c.series_key, snapshots_t.c.fingerprint).join(
+            latest, sa.and_(snapshots_t.c.series_key == latest.c.series_key,
+                            snapshots_t.c.taken_at == latest.c.taken_at))
+        out.update(conn.execute(query).all())
+    return out
+
+
 def prune_snapshots(conn: sa.Connection, *, before: datetime) -> int:
     """Forget snapshots taken before ``before``."""
     return conn.execute(sa.delete(snapshots_t).where(snapshots_t.c.taken_at < before)).rowcount

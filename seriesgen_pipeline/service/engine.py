@@ -132,6 +132,13 @@ def load_snapshots(engine: sa.Engine, *, run_id: str, keys: Sequence[str]
     return {k: SeriesSnapshot.from_payload(p) for k, (_, p) in payloads.items()}, now
 
 
+def previous_fingerprints(engine: sa.Engine, *, keys: Sequence[str], run_id: str
+                          ) -> dict[str, str | None]:
+    """Each series' fingerprint as the run before ``run_id`` saw it."""
+    with engine.connect() as conn:
+        return repo.previous_fingerprints(conn, keys=keys, before_run=run_id)
+
+
 # ------------------------------------------------------------------ generation
 
 @dataclass

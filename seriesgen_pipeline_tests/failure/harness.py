@@ -11,6 +11,7 @@ fresh database.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -127,10 +128,8 @@ class Proc:
 
     def kill(self) -> None:
         """SIGKILL the whole process group (the CLI and anything it started)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.killed = True
         self.popen.wait(timeout=30)
 
@@ -139,9 +138,8 @@ class Proc:
             return self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(
-                f"seriesgen did not finish within {timeout:.0f}s (deadlock?)\n{self.stderr()[-3000:]}"
-            ) from None
+            raise AssertionError(f"seriesgen did not finish within {timeout:.0f}s (deadlock?)\n"
+                                 f"{self.stderr()[-3000:]}") from None
 
     @property
     def returncode(self) -> int | None:
@@ -212,8 +210,13 @@ def sessions_json(url: str, *, env: Mapping[str, str], workdir: Path) -> list[di
 # ------------------------------------------------------------------ database states
 
 def engine_for(url: str) -> sa.Engine:
-    """A plain engine for reading (and, as the booking app, writing) the tables."""
+    """An engine set up as the product sets it up (SQLite: WAL, busy timeout)."""
     return create_db_engine(url)
+
+
+def plain_engine(url: str) -> sa.Engine:
+    """A bare SQLAlchemy engine, as another application would open the database."""
+    return sa.create_engine(normalize_url(url))
 
 
 @dataclass
@@ -259,7 +262,7 @@ def _visible(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def read_state(url: str) -> State:
     """Read the state with plain SQL (no code under test)."""
-    engine = sa.create_engine(normalize_url(url))
+    engine = plain_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.text(
@@ -351,8 +354,6 @@ def terminate_backends(url: str) -> int:
     finally:
         admin.dispose()
 
-
-__all__ = ["engine_for", "normalize_url"]
 
 
 def fleet_edited(n_series: int = 16) -> dict[str, Any]:
@@ -491,7 +492,7 @@ def wait_for_snapshot(proc: Proc, url: str, records: tuple[int, int],
 
 def run_records(url: str) -> tuple[int, int]:
     """How many runs stored snapshots, and how many wrote ``generation_log`` rows."""
-    engine = sa.create_engine(normalize_url(url))
+    engine = plain_engine(url)
     try:
         with engine.connect() as conn:
             snaps = conn.execute(sa.text(

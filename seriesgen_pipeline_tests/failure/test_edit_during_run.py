@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from seriesgen_pipeline_tests.failure import harness as h
 from seriesgen_pipeline_tests.failure.conftest import Reference, Template
 
-PAUSE = 4.0
+PAUSE = 3.0
 
 EDITS = [  # (what, SQL); every column of a series, and configuration at two scopes
     ("s00 title", "UPDATE class_series SET title = 'Renamed' WHERE key = 's00'"),

@@ -31,7 +31,7 @@ from seriesgen_pipeline_tests.failure.conftest import Reference
 # s00..s04, one chunk each: s00's chunk commits first; s03's and s04's come
 # three and four pauses later.
 CHUNK = 146
-PAUSE = 0.4
+PAUSE = 0.3
 
 BOOKINGS = [  # (series, occurrence, what the plan wants, SQL of the other writer)
     ("s03", "2026-07-01", "update", "SET detached = true, title = 'Private lesson'"),
@@ -44,7 +44,7 @@ BOOKINGS = [  # (series, occurrence, what the plan wants, SQL of the other write
 
 
 def _wait_first_chunk(proc: h.Proc, url: str, timeout: float = 60.0) -> None:
-    engine = sa.create_engine(h.normalize_url(url))
+    engine = h.plain_engine(url)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -62,7 +62,7 @@ def _wait_first_chunk(proc: h.Proc, url: str, timeout: float = 60.0) -> None:
 
 def _book(url: str, old: h.State) -> dict[tuple[str, str], dict[str, Any]]:
     """The booking app's transaction; returns the rows as it committed them."""
-    engine = sa.create_engine(h.normalize_url(url))
+    engine = h.plain_engine(url)
     written = {}
     try:
         with engine.begin() as conn:
@@ -77,10 +77,35 @@ def _book(url: str, old: h.State) -> dict[tuple[str, str], dict[str, Any]]:
                 ).rowcount
                 assert count == 1, key
                 written[key] = h.row_of(conn, key)
-            time.sleep(0.6)  # hold the transaction while the run goes on
+            if engine.dialect.name == "postgresql":
+                # Hold the transaction until the run's guarded writes queue behind it:
+                # proof that the run planned those rows before the booking existed.
+                assert _run_waits_on_a_row_lock(url), (
+                    "the run never waited for the booking app's row locks")
+            else:
+                time.sleep(0.6)  # the run's next chunk waits for the write lock
     finally:
         engine.dispose()
     return written
+
+
+def _run_waits_on_a_row_lock(url: str, timeout: float = 15.0) -> bool:
+    watcher = h.plain_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        with watcher.connect() as conn:
+            while time.monotonic() < deadline:
+                waiting = conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE class_sessions%'")
+                ).scalar_one()
+                conn.rollback()
+                if waiting:
+                    return True
+                time.sleep(0.01)
+    finally:
+        watcher.dispose()
+    return False
 
 
 def test_bookings_and_cancellations_during_a_reconciliation_survive(

@@ -207,9 +207,13 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("run_id", "series_key"),
     )
+    op.create_index(
+        "ix_series_snapshots_key_taken", "series_snapshots", ["series_key", "taken_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_series_snapshots_key_taken", table_name="series_snapshots")
     op.drop_table("series_snapshots")
     with op.batch_alter_table("series_conflicts", schema=None) as batch_op:
         batch_op.drop_index("ix_series_conflicts_series")
