@@ -43,6 +43,29 @@ class PlacedTime:
     local: datetime | None
 
 
+@lru_cache(maxsize=1)
+def tz_version() -> str:
+    """The version of the time-zone database ``zoneinfo`` reads (e.g. ``2025b``).
+
+    The system database when ``zoneinfo.TZPATH`` has one, else the ``tzdata`` package.
+    """
+    import zoneinfo
+    from importlib import metadata
+    from pathlib import Path
+
+    for root in zoneinfo.TZPATH:
+        index = Path(root) / "tzdata.zi"
+        if index.is_file():
+            with index.open() as handle:
+                first = handle.readline().strip()
+            if first.startswith("# version"):
+                return first.split()[-1]
+    try:
+        return "pkg-" + metadata.version("tzdata")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 @lru_cache(maxsize=512)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)

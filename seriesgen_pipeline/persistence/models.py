@@ -234,3 +234,20 @@ class SeriesConflict(Base):
     config_hash: Mapped[str | None] = mapped_column(sa.String(64))
     run_id: Mapped[str | None] = mapped_column(sa.String(64))
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GenerationState(Base):
+    """What the last complete generation of a series was made from.
+
+    When a series' fingerprint and the time-zone database are unchanged since its
+    last complete generation, a run only plans the occurrences beyond
+    ``generated_through``; a full reconcile is still made every few days.
+    """
+
+    __tablename__ = "generation_state"
+
+    series_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    tz_version: Mapped[str] = mapped_column(sa.String(32))
+    generated_through: Mapped[datetime] = mapped_column(UTCDateTime)
+    reconciled_at: Mapped[datetime] = mapped_column(UTCDateTime)

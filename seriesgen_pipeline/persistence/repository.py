@@ -23,6 +23,7 @@ from seriesgen_pipeline.persistence.models import (
     ClassSeries,
     ClassSession,
     GenerationLog,
+    GenerationState,
     Notification,
     SchedulingConfig,
     SeriesConflict,
@@ -37,6 +38,7 @@ log_t = GenerationLog.__table__
 snapshots_t = SeriesSnapshot.__table__
 conflicts_t = SeriesConflict.__table__
 notifications_t = Notification.__table__
+state_t = GenerationState.__table__
 
 # Rows per INSERT statement: well under SQLite's 32,766 bound parameters.
 _INSERT_BATCH = 1000
@@ -262,6 +264,54 @@ def watermarks(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, datetime
     return out
 
 
+@dataclass(frozen=True)
+class StateRow:
+    """A ``generation_state`` row."""
+
+    series_id: int
+    fingerprint: str
+    tz_version: str
+    generated_through: datetime
+    reconciled_at: datetime
+
+
+def generation_states(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, StateRow]:
+    """The generation state of each series that has one."""
+    out: dict[int, StateRow] = {}
+    for part in _slices(sorted(set(ids)), 5000):
+        for row in conn.execute(sa.select(state_t).where(state_t.c.series_id.in_(part))
+                                ).mappings():
+            out[row["series_id"]] = StateRow(**row)
+    return out
+
+
+def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> None:
+    """Insert or replace generation states."""
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(state_t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["series_id"],
+        set_={name: stmt.excluded[name] for name in
+              ("fingerprint", "tz_version", "generated_through", "reconciled_at")})
+    conn.execute(stmt, [row.__dict__ for row in rows])
+
+
+def future_counts(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime
+                  ) -> dict[int, tuple[int, int]]:
+    """Per series: its sessions starting at or after ``since``, and how many are protected."""
+    out: dict[int, tuple[int, int]] = {}
+    protected = sa.case((_UNPROTECTED, 0), else_=1)
+    for part in _slices(sorted(set(series_ids)), 2000):
+        query = (sa.select(sessions_t.c.origin_series_id, sa.func.count(),
+                           sa.func.sum(protected))
+                 .where(sessions_t.c.origin_series_id.in_(part), sessions_t.c.starts_at >= since)
+                 .group_by(sessions_t.c.origin_series_id))
+        out.update({sid: (int(n), int(p or 0)) for sid, n, p in conn.execute(query).all()})
+    return out
+
+
 def retire_series(conn: sa.Connection, *, series_id: int) -> int:
     """Delete a series and its series-scope configuration; its sessions stay.
 
@@ -271,6 +321,7 @@ def retire_series(conn: sa.Connection, *, series_id: int) -> int:
                         .values(series_id=None)).rowcount
     conn.execute(sa.delete(configs_t).where(configs_t.c.scope == "series",
                                             configs_t.c.series_id == series_id))
+    conn.execute(sa.delete(state_t).where(state_t.c.series_id == series_id))
     conn.execute(sa.delete(series_t).where(series_t.c.id == series_id))
     return kept
 

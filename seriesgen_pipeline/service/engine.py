@@ -34,7 +34,7 @@ from seriesgen_pipeline.core.reconcile import (
     plan_reconciliation,
 )
 from seriesgen_pipeline.core.snapshot import SeriesSnapshot, build_snapshot
-from seriesgen_pipeline.core.timezones import load_zone
+from seriesgen_pipeline.core.timezones import load_zone, tz_version
 from seriesgen_pipeline.persistence import repository as repo
 from seriesgen_pipeline.persistence.locks import series_locks
 from seriesgen_pipeline.service.faults import fault_point
@@ -151,6 +151,9 @@ class _Work:
     ops: list[tuple[str, str, Any]] = field(default_factory=list)
     applied: int = 0
     busy_s: float = 0.0
+    planned: tuple[SessionValues, ...] = ()  # the desired sessions this run plans
+    continue_from: datetime | None = None  # set when only the slice beyond it is planned
+    state: repo.StateRow | None = None  # written with the series' last chunk
 
 
 def generate(
@@ -249,37 +252,86 @@ def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: 
         item.outcome.duration_ms = round((item.busy_s + shared) * 1000)
 
 
+FULL_RECONCILE_EVERY = timedelta(days=7)
+_NO_KEY = "9999-12-31"
+
+
+def _continues(item: _Work, state: repo.StateRow | None, mark: datetime | None,
+               now: datetime) -> bool:
+    """True when the series' last complete generation still holds up to its end.
+
+    Same series content and configuration (fingerprint), same time-zone database,
+    the last run finished (its watermark is the state's end), the window does not
+    shrink, and a full reconcile happened within ``FULL_RECONCILE_EVERY``.
+    """
+    return (state is not None and state.fingerprint == item.snapshot.fingerprint
+            and state.tz_version == tz_version() and mark == state.generated_through
+            and state.generated_through <= item.window.end
+            and now - state.reconciled_at < FULL_RECONCILE_EVERY)
+
+
 def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> list[_Work]:
+    ids = [w.snapshot.spec.id for w in batch]
     with conn.begin():
-        alive = repo.watermarks(conn, ids=[w.snapshot.spec.id for w in batch])
-        live = []
+        alive = repo.watermarks(conn, ids=ids)
+        states = repo.generation_states(conn, ids=ids)
+        live = [w for w in batch if w.snapshot.spec.id in alive]
         for item in batch:
             if item.snapshot.spec.id not in alive:
                 item.outcome.status = SKIPPED
                 item.outcome.error = "the series was deleted during the run"
-            else:
-                live.append(item)
-        since = {}
+        candidates = [w for w in live if _continues(w, states.get(w.snapshot.spec.id),
+                                                      alive[w.snapshot.spec.id], now)]
+        counts = repo.future_counts(conn, series_ids=[w.snapshot.spec.id for w in candidates],
+                                    since=now)
+        full_since: dict[int, tuple[datetime, str]] = {}
+        slice_since: dict[int, tuple[datetime, str]] = {}
+        protected: dict[int, int] = {}
         for item in live:
-            first_key = item.desired[0].occurrence_key if item.desired else "9999-12-31"
-            since[item.snapshot.spec.id] = (now, first_key)
-        existing = repo.load_existing_sessions(conn, since=since)
+            sid = item.snapshot.spec.id
+            state = states.get(sid)
+            total, guarded = counts.get(sid, (0, 0))
+            if item in candidates and state is not None and total == sum(
+                    1 for d in item.desired if d.starts_at <= state.generated_through):
+                # Every earlier occurrence still has its row: plan only the new slice.
+                item.continue_from = state.generated_through
+                item.planned = tuple(d for d in item.desired
+                                     if d.starts_at > state.generated_through)
+                first = item.planned[0].occurrence_key if item.planned else _NO_KEY
+                slice_since[sid] = (state.generated_through + timedelta(microseconds=1), first)
+                protected[sid] = guarded
+                reconciled_at = state.reconciled_at
+            else:
+                item.planned = item.desired
+                first = item.planned[0].occurrence_key if item.planned else _NO_KEY
+                full_since[sid] = (now, first)
+                reconciled_at = now
+            fresh = repo.StateRow(sid, item.snapshot.fingerprint, tz_version(), item.window.end,
+                                  reconciled_at)
+            item.state = None if fresh == state else fresh
+        existing = repo.load_existing_sessions(conn, since=full_since)
+        existing.update(repo.load_existing_sessions(conn, since=slice_since))
     for item in live:
         started = time.perf_counter()
-        plan = plan_reconciliation(item.desired, existing.get(item.snapshot.spec.id, ()),
-                                   now=now)
+        sid = item.snapshot.spec.id
+        rows = existing.get(sid, [])
+        if item.continue_from is not None:
+            keys = {d.occurrence_key for d in item.planned}
+            rows = [r for r in rows if r.values.starts_at > item.continue_from
+                    or r.values.occurrence_key in keys]
+        plan = plan_reconciliation(item.planned, rows, now=now)
         item.plan = plan
-        item.outcome.protected = len(plan.protected)
+        item.outcome.protected = (protected.get(sid, 0) if item.continue_from is not None
+                                  else len(plan.protected))
         ops: list[tuple[str, str, Any]] = [("c", v.occurrence_key, v) for v in plan.creates]
         ops += [("u", u.values.occurrence_key, u) for u in plan.updates]
-        keys = {e.id: e.values.occurrence_key
-                for e in existing.get(item.snapshot.spec.id, ())}
-        ops += [("d", keys[i], i) for i in plan.deletes]
+        row_keys = {e.id: e.values.occurrence_key for e in rows}
+        ops += [("d", row_keys[i], i) for i in plan.deletes]
         ops.sort(key=lambda op: op[1])
         item.ops = ops
         item.busy_s += time.perf_counter() - started
-        if alive[item.snapshot.spec.id] == item.window.end and not ops:
-            item.applied = -1  # nothing at all to write, watermark already there
+        if alive[sid] == item.window.end and not ops and item.state is None:
+            item.applied = -1  # nothing at all to write
     return live
 
 
@@ -292,6 +344,7 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
         updates: list[tuple[repo.SeriesIdentity, Update]] = []
         deletes: list[int] = []
         marks: dict[int, datetime] = {}
+        states: list[repo.StateRow] = []
         touched: list[tuple[_Work, int]] = []
         for item in pending:
             if budget <= 0 and touched:
@@ -309,12 +362,15 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
             budget -= len(take)
             end = item.applied + len(take)
             marks[item.snapshot.spec.id] = _watermark(item, end)
+            if end >= len(item.ops) and item.state is not None:
+                states.append(item.state)
             touched.append((item, end))
         with conn.begin():
             created = repo.insert_sessions(conn, rows=creates, run_id=run_id)
             updated = repo.update_sessions(conn, rows=updates, run_id=run_id)
             deleted = repo.delete_sessions(conn, ids=deletes)
             repo.set_watermarks(conn, marks=marks)
+            repo.save_generation_states(conn, rows=states)
             fault_point("chunk_write")
         fault_point("chunk_commit")
         _attribute(touched, created, updated, deleted)
@@ -328,11 +384,11 @@ def _watermark(item: _Work, applied: int) -> datetime:
     if applied >= len(item.ops):
         return item.window.end
     last_key = item.ops[applied - 1][1] if applied else ""
-    keys = [d.occurrence_key for d in item.desired]
+    keys = [d.occurrence_key for d in item.planned]
     index = bisect.bisect_right(keys, last_key) - 1
     if index < 0:
-        return item.window.start
-    return item.desired[index].starts_at
+        return item.continue_from or item.window.start
+    return item.planned[index].starts_at
 
 
 def _attribute(touched: list[tuple[_Work, int]], created: int, updated: int,

@@ -44,7 +44,7 @@ CHUNK = h.CHUNK_ROWS
 # every run is killed at a later point than the last, then one run finishes.
 LADDERS = {
     "fleet": ["snapshot", "chunk_write:3", "chunk_commit:5", "retirement"],
-    "edited": ["chunk_write:4", "chunk_commit:3"],
+    "edited": ["after_snapshot", "chunk_write:4", "chunk_commit:3"],
 }
 
 
@@ -94,9 +94,12 @@ def test_kill_at_each_fault_point_then_converge(kind: str, backend: str, make_db
         name, _, nth = point.partition(":")
         n = int(nth or 1)
         where = f"after SERIESGEN_FAULT={point} ({done} writes committed before)"
-        if name == "snapshot":
+        if name == "snapshot":  # died before storing its snapshots
             assert delta == 0, where
             assert h.run_records(url) == records, f"{where}: snapshots stored"
+        elif name == "after_snapshot":  # died with its snapshots stored, nothing written
+            assert delta == 0, where
+            assert h.run_records(url)[0] == records[0] + 1, where
         elif name == "chunk_write":  # died inside chunk n: n - 1 chunks of this run committed
             assert delta % CHUNK == 0 and delta <= (n - 1) * CHUNK, f"{where}: {delta} writes"
             if done == 0:

@@ -89,6 +89,10 @@ def test_edits_during_a_run_wait_for_the_next_run(backend: str, make_db: Any,
                                                   edited_reference: Reference,
                                                   tmp_path: Path) -> None:
     original = references["fleet"]
+    for series in ("s00", "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08", "s09",
+                   "s10", "s11", "zz-ended"):  # every edit shows in the rows it leads to
+        assert ({k: v for k, v in edited_reference.state.sessions.items() if k[0] == series}
+                != {k: v for k, v in original.state.sessions.items() if k[0] == series}), series
     url = make_db("fleet")
     env = h.child_env(None, SERIESGEN_CHUNK_ROWS=str(h.CHUNK_ROWS),
                       SERIESGEN_FAULT=f"pause_after_snapshot:{PAUSE}")
