@@ -50,30 +50,38 @@ How the figures are measured
   reports them (read back from ``generation_log``); ``rows/s`` = rows written
   / wall. ``protected`` is the run's protected count.
 * **engine vs Dagster.** Nothing is monkeypatched. After the step, the child
-  reads every run's event log from the instance. Event timestamps are taken
-  when Dagster creates an event, before it stores it, and the asset yields its
-  materializations one at a time, so a gap between two consecutive events the
-  asset yielded (materializations, the check result, its log line) is the
-  time Dagster spent storing and processing the earlier one. Such gaps, plus
-  one average gap per burst (for the last event of the burst, whose cost lands
-  in the next gap), are **events s**. The step's span (``STEP_START`` ->
-  ``STEP_SUCCESS``/``STEP_FAILURE``) minus events s is **engine s**:
-  snapshot, load, expansion, planning, writes, conflicts, retirement, log.
-  Everything else in the wall - partition sync, job build, run creation and
-  planned events, plan, run start/end events, the report read-back - is
-  **launch s**. dagster % = (launch s + events s) / wall s.
+  reads every run's event log from the instance. A run's step span is
+  ``STEP_START`` -> ``STEP_SUCCESS``/``STEP_FAILURE``. **engine s** is the
+  asset's own ``duration_ms``, which it measures with ``perf_counter`` from its
+  first line through snapshots, generation (expansion, planning, writes,
+  conflicts, notifications), retirement and the generation log, and reports in
+  its ``run totals`` log line (read back from the event log); should that line
+  be missing, the span up to the first recorded event is used instead.
+  **in-step s** = step span - engine s: Dagster work inside the step (partition
+  status reads, materialization and check events, failed-partition marks).
+  **launch s** = wall - step spans: partition sync, job build, run creation
+  (planned events), run start/end, resource set-up and the report read-back.
+  dagster % = (launch s + in-step s) / wall s. The JSON has the event counts by
+  type and, per run, the span up to the first recorded event as a cross-check.
 * **raw baseline**: wall = expansion + COPY (+ commit); ``expand s`` is
   measured around the core calls inside the row stream, ``write s`` is the rest.
   ``cold / raw`` compares walls; ``engine cold / raw`` compares the cold
   run's engine s with the baseline wall (target <= 2x).
 
-The Dagster instance is a temporary ``DAGSTER_HOME`` (a fresh directory,
-removed at the end unless ``--keep-dagster-home``) whose ``dagster.yaml`` is
-the project's, so its storage is the default SQLite storage. With
-``--dagster-storage postgres --dagster-postgres-url postgresql+psycopg2://...``
-the instance uses dagster-postgres instead (the URL is passed through
-``DAGSTER_PG_URL``, as in ``deploy/dagster.postgres.yaml``; that database is
-wiped of Dagster runs and ``class_series`` partitions first).
+The Dagster instance (``--dagster-storage``):
+
+* ``sqlite`` (the default): a temporary ``DAGSTER_HOME`` (a fresh directory on
+  disk, removed at the end unless ``--keep-dagster-home``) holding the
+  project's ``dagster.yaml``, so Dagster's default SQLite storage, shared by
+  the steps;
+* ``postgres``: the same, with dagster-postgres storage in the database named
+  by ``--dagster-postgres-url postgresql+psycopg2://...`` (passed through
+  ``DAGSTER_PG_URL`` as in ``deploy/dagster.postgres.yaml``; its Dagster runs
+  and ``class_series`` partitions are wiped first);
+* ``ephemeral`` (the ``--quick`` default, to keep CI smoke under a minute): an
+  in-memory instance per step process, passed to ``run_generation``; the
+  partitions are re-added by every step. Dagster's CPU cost without its storage
+  I/O.
 
 The database must be empty or disposable: the script refuses to run when
 ``class_series`` or ``class_sessions`` hold rows, unless ``--reset`` is given,
@@ -89,10 +97,10 @@ import json
 import os
 import platform
 import random
+import re
 import resource
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -207,7 +215,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--series must be at least 10")
     if not 1 <= args.horizon_days <= 730:
         p.error("--horizon-days must be 1..730")
-    if args.dagster_storage == "postgres" and not args.dagster_postgres_url:
+    if args.dagster_storage == "postgres" and not args.dagster_postgres_url and not args.child:
         p.error("--dagster-storage postgres needs --dagster-postgres-url")
     return args
 
@@ -293,7 +301,7 @@ def seed_data(engine: sa.Engine, *, n_series: int, horizon: int, now: datetime,
     rng = random.Random(seed)
     today = now.date()
     stamp = now - timedelta(days=30)
-    n_branches = max(5, -(-n_series // SERIES_PER_BRANCH))
+    n_branches = max(len(ZONES), -(-n_series // SERIES_PER_BRANCH))  # every zone in use
     base = {
         **_CONFIG_NONE, "scope": "base", "horizon_days": horizon, "timezone": "UTC",
         "default_duration_minutes": 60, "default_capacity": 20, "open_time": "06:00",
@@ -513,72 +521,60 @@ def child_generate(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+_TOTALS = re.compile(r"run totals: .*'duration_ms': (\d+)")
+
+
 def dagster_split(instance: Any, run_ids: list[str], wall: float) -> dict[str, Any]:
-    """Split ``wall`` into engine, event-write and launch time from the runs' event logs."""
+    """Split ``wall`` into engine, in-step Dagster and launch time from the runs' event logs.
+
+    Per run: the step span is ``STEP_START`` -> ``STEP_SUCCESS``/``STEP_FAILURE``. The
+    engine time is the asset's own ``duration_ms`` (its ``run totals`` log line:
+    settings, snapshots, generation, retirement, generation log), measured with
+    ``perf_counter`` in the asset; the rest of the span is Dagster work in the step
+    (partition status reads, materialization and check events). Without that line
+    the engine time is the span up to the first materialization or check event.
+    """
     import dagster as dg
 
     t = dg.DagsterEventType
+    recorded = {t.ASSET_MATERIALIZATION, t.ASSET_CHECK_EVALUATION, t.STEP_OUTPUT,
+                t.ASSET_MATERIALIZATION_PLANNED}
     ends_types = {t.STEP_SUCCESS, t.STEP_FAILURE}
-    planned_types = {t.ASSET_MATERIALIZATION_PLANNED, t.ASSET_CHECK_EVALUATION_PLANNED}
-    planned_s, n_planned = 0.0, 0
-
-    def burst_class(record: Any, kind: Any) -> str | None:
-        """Events of one class in a row come from one loop of ``yield`` in the asset."""
-        if kind in (t.ASSET_MATERIALIZATION, t.ASSET_OBSERVATION):
-            return f"{kind.value}:{record.dagster_event.asset_key.to_user_string()}"
-        if kind in (t.STEP_OUTPUT, t.ASSET_CHECK_EVALUATION):
-            return "check"  # an AssetCheckResult makes both
-        if kind is None and record.step_key is not None:
-            return "log"  # context.log lines
-        return None
-
-    runs = []  # (run_id, step span, bursts: gap lists between events of one class in a row)
+    counted = Counter[str]()
+    step_s = engine_s = 0.0
+    per_run = []
+    sources = set()
     for run_id in run_ids:
         records = sorted(instance.all_logs(run_id), key=lambda r: r.timestamp)
         kinds = [r.dagster_event.event_type if r.dagster_event else None for r in records]
+        for k in kinds:
+            counted[k.value if k is not None else "LOG"] += 1
         starts = [r.timestamp for r, k in zip(records, kinds, strict=True) if k == t.STEP_START]
         ends = [r.timestamp for r, k in zip(records, kinds, strict=True) if k in ends_types]
         if not starts or not ends:
-            runs.append((run_id, 0.0, []))
+            per_run.append({"run_id": run_id, "step_s": 0.0, "engine_s": 0.0})
             continue
         lo, hi = min(starts), max(ends)
-        planned = [r.timestamp for r, k in zip(records, kinds, strict=True)
-                   if k in planned_types and r.timestamp < lo]
-        if len(planned) > 1:
-            planned_s += (planned[-1] - planned[0]) * len(planned) / (len(planned) - 1)
-        n_planned += len(planned)
-        bursts: list[list[float]] = []
-        previous: tuple[str | None, float] = (None, 0.0)
-        for r, k in zip(records, kinds, strict=True):
-            if not lo <= r.timestamp <= hi:
-                continue
-            cls = burst_class(r, k)
-            if cls is not None and cls == previous[0]:
-                bursts[-1].append(r.timestamp - previous[1])
-            elif cls is not None:
-                bursts.append([])
-            previous = (cls, r.timestamp)
-        runs.append((run_id, hi - lo, bursts))
-    gaps = [g for _, _, bursts in runs for b in bursts for g in b]
-    median_gap = statistics.median(gaps) if gaps else 0.0
-    step_s = events_s = 0.0
-    n_events = 0
-    per_run = []
-    for run_id, span, bursts in runs:
-        # Each burst's gaps, plus one more for the burst's last event (its write lands
-        # in the next, engine, gap): the burst's mean gap, or the median for a lone event.
-        spent = sum(sum(b) + (statistics.fmean(b) if b else median_gap) for b in bursts)
-        count = sum(len(b) + 1 for b in bursts)
-        step_s += span
-        events_s += spent
-        n_events += count
-        per_run.append({"run_id": run_id, "step_s": round(span, 3),
-                        "events_s": round(spent, 3), "events": count})
+        found = [m for r in records if r.user_message
+                 for m in [_TOTALS.search(r.user_message)] if m]
+        first_event = min((r.timestamp for r, k in zip(records, kinds, strict=True)
+                           if k in recorded and lo <= r.timestamp <= hi), default=hi)
+        if found:
+            engine = int(found[-1].group(1)) / 1000
+            sources.add("asset duration_ms")
+        else:
+            engine = first_event - lo
+            sources.add("step start to first recorded event")
+        step_s += hi - lo
+        engine_s += engine
+        per_run.append({"run_id": run_id, "step_s": round(hi - lo, 3),
+                        "engine_s": round(engine, 3),
+                        "until_first_event_s": round(first_event - lo, 3)})
     return {
-        "engine_s": max(0.0, step_s - events_s), "events_s": events_s,
-        "launch_s": max(0.0, wall - step_s), "step_s": step_s, "dagster_events": n_events,
-        "median_event_gap_ms": round(median_gap * 1000, 3), "per_run": per_run,
-        "planned_events": n_planned, "planned_events_s": planned_s,
+        "engine_s": engine_s, "dagster_step_s": max(0.0, step_s - engine_s),
+        "launch_s": max(0.0, wall - step_s), "step_s": step_s,
+        "event_counts": dict(sorted(counted.items())), "dagster_events": sum(counted.values()),
+        "engine_source": " + ".join(sorted(sources)), "per_run": per_run,
     }
 
 
@@ -749,7 +745,7 @@ def finish_step(result: dict[str, Any]) -> dict[str, Any]:
     result["rows_per_s"] = rows / wall if wall > 0 else 0.0
     result["peak_rss_mib"] = result["peak_rss_kib"] / 1024
     if "engine_s" in result:
-        dagster = result["launch_s"] + result["events_s"]
+        dagster = result["launch_s"] + result["dagster_step_s"]
         result["dagster_s"] = dagster
         result["dagster_share"] = dagster / wall if wall > 0 else 0.0
     return result
@@ -925,7 +921,8 @@ def print_report(figures: dict[str, Any]) -> None:
         if step == "raw":
             split = [f"expand {s['expand_s']:.2f}", f"write {s['write_s']:.2f}", "-", "-", "-"]
         else:
-            split = [f"{s['engine_s']:.2f}", f"{s['launch_s']:.2f}", f"{s['events_s']:.2f}",
+            split = [f"{s['engine_s']:.2f}", f"{s['launch_s']:.2f}",
+                     f"{s['dagster_step_s']:.2f}",
                      f"{100 * s['dagster_share']:.1f}%", str(s["runs"])]
         rows.append([
             LABELS[step] + (" [profiled]" if s.get("profiled") else ""),
@@ -937,11 +934,11 @@ def print_report(figures: dict[str, Any]) -> None:
         print()
         print(_table(["step", "wall s", "rows written", "created", "updated", "deleted",
                       "protected", "rows/s", "peak RSS MiB", "engine s", "launch s",
-                      "events s", "dagster %", "runs"], rows))
+                      "in-step s", "dagster %", "runs"], rows))
         print("  peak RSS: per step, the child process' high-water mark (ru_maxrss), "
               "interpreter and imports included")
-        print("  engine s = step span - event writes; launch s = wall - step spans; "
-              "dagster % = (launch + events) / wall")
+        print("  engine s = the asset's own duration_ms; in-step s = step span - engine s; "
+              "launch s = wall - step spans; dagster % = (launch + in-step) / wall")
         print("  raw baseline: the engine s / launch s columns hold its expand / write seconds")
     ratios = figures.get("ratios")
     if ratios:

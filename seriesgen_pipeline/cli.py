@@ -130,7 +130,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _demo(settings, args)
     engine = _ready_engine(settings)
     if args.command == "load":
-        return _load(engine, args.file)
+        return _load(engine, settings, args.file)
     if args.command == "generate":
         return _generate(engine, settings, args)
     if args.command == "sessions":
@@ -150,9 +150,10 @@ def _ready_engine(settings: Settings) -> sa.Engine:
     return engine
 
 
-def _load(engine: sa.Engine, path: Path) -> int:
+def _load(engine: sa.Engine, settings: Settings, path: Path) -> int:
     from seriesgen_pipeline.service.loading import load_file
 
+    settings.check_writes()
     summary = load_file(engine, path)
     print(f"loaded {path}: {summary}", file=sys.stderr)
     return 0
@@ -259,7 +260,8 @@ def _sessions(engine: sa.Engine, args: argparse.Namespace) -> int:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(SESSION_FIELDS), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(docs)
+        writer.writerows({k: (str(v).lower() if isinstance(v, bool) else v)
+                          for k, v in doc.items()} for doc in docs)
         sys.stdout.write(buffer.getvalue())
     else:
         columns = ["series_key", "occurrence_key", "local_start", "starts_at", "room",

@@ -20,7 +20,12 @@ from seriesgen_pipeline.defs.events import mark_failed, partition_statuses, reco
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.service import engine as eng
-from seriesgen_pipeline.service.reporting import log_run, series_fields, totals
+from seriesgen_pipeline.service.reporting import (
+    configure_logging,
+    log_run,
+    series_fields,
+    totals,
+)
 from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE
 
 RESOLVED = dg.AssetKey("resolved_series_config")
@@ -50,6 +55,7 @@ def series_generation(context: dg.AssetExecutionContext,
                       seriesgen: SeriesgenResource) -> Iterator[Any]:
     """Snapshot, generate and retire every series of the run's partition range."""
     started = time.perf_counter()
+    configure_logging(if_unset=True)
     settings = seriesgen.settings()
     if not settings.writes_allowed:
         raise dg.Failure(description=SAFEGUARD_MESSAGE, allow_retries=False)

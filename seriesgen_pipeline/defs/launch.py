@@ -42,7 +42,8 @@ class GenerationReport:
     def totals(self) -> dict[str, int]:
         """Counters summed over every series."""
         out = {"series": len(self.series), "created": 0, "updated": 0, "deleted": 0,
-               "protected": 0, "failed": len(self.failed)}
+               "protected": 0, "failed": len(self.failed),
+               "skipped": sum(1 for s in self.series if s["status"] == "skipped")}
         for s in self.series:
             for name in ("created", "updated", "deleted", "protected"):
                 out[name] += int(s[name])  # type: ignore[call-overload]
@@ -94,13 +95,18 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
     )
     job = build_definitions(resource=resource).resolve_job_def("series_generation_job")
     run_ids = []
+    failures: dict[str, str] = {}
     for first, last in contiguous_ranges(order, wanted, max_size=CLI_RUN_CHUNK):
         result = job.execute_in_process(
             instance=instance, tags={**range_tags(first, last), "seriesgen/launched_by": "cli"},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # Per-series results are reported from generation_log; a failure of the run
+            # itself is reported below, without Dagster's stack trace on the console.
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             raise_on_error=False,
         )
         run_ids.append(result.run_id)
+        if not result.success:
+            failures[result.run_id] = _run_failure(result)
     report = GenerationReport(run_ids=run_ids)
     with engine.connect() as conn:
         rows = conn.execute(
@@ -118,11 +124,21 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
             report.series.append({
                 "key": key, "status": "failed", "created": 0, "updated": 0, "deleted": 0,
                 "protected": 0, "run_id": run_ids[-1] if run_ids else None,
-                "error": "the run failed before this series was generated; "
-                         "see the run's logs in the Dagster UI and rerun it",
+                "error": "the run failed before this series was generated ("
+                         + "; ".join(failures.values())[:500]
+                         + "); see the run's logs in the Dagster UI and rerun it",
             })
     retired = [k for k in all_keys if k not in remaining]
     if retired:
         sync_partitions(instance, [k for k in all_keys if k in remaining])
     report.duration_ms = round((time.perf_counter() - started) * 1000)
     return report
+
+
+def _run_failure(result: dg.ExecuteInProcessResult) -> str:
+    """The first line of the run's step failure."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            lines = event.step_failure_data.error.message.strip().splitlines()
+            return lines[0] if lines else "step failed"
+    return "run failed"

@@ -17,7 +17,7 @@ def build_nightly_schedule(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_
     """The nightly schedule: one ranged run request per ``chunk_size`` partitions."""
 
     @dg.schedule(name="nightly_generation", cron_schedule=cron, execution_timezone=timezone,
-                 job=generation_job,
+                 job=generation_job, default_status=dg.DefaultScheduleStatus.RUNNING,
                  description="Materializes every class series partition, in ranged runs.")
     def nightly_generation(context: dg.ScheduleEvaluationContext
                            ) -> list[dg.RunRequest] | dg.SkipReason:

@@ -39,11 +39,17 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Send seriesgen's logs to standard error in the configured format."""
+def configure_logging(level: int = logging.INFO, *, if_unset: bool = False) -> None:
+    """Send seriesgen's logs to standard error in the configured format.
+
+    With ``if_unset``, leave an existing configuration alone (a run worker started by
+    Dagster configures it once, the CLI before that).
+    """
+    root = logging.getLogger("seriesgen")
+    if if_unset and any(isinstance(h.formatter, _Formatter) for h in root.handlers):
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter(os.environ.get("SERIESGEN_LOG_FORMAT") == "json"))
-    root = logging.getLogger("seriesgen")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False

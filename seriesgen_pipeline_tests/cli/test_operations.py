@@ -32,8 +32,11 @@ def count(url: str, table: sa.Table) -> int:
     return int(value)
 
 
-def test_safeguard_cli_generate_and_demo(sqlite_url, tmp_path):
-    prepared(sqlite_url, tmp_path)
+def test_safeguard_cli_generate_load_and_demo(sqlite_url, tmp_path):
+    data = prepared(sqlite_url, tmp_path)
+    load = run_cli("load", str(data), "--database-url", sqlite_url, env=PRODUCTION)
+    assert load.returncode == 2
+    assert "ENABLE_SERIES_GENERATION" in load.stderr
     done = run_cli("generate", "--all", "--now", NOW, "--database-url", sqlite_url,
                    env=PRODUCTION)
     assert done.returncode == 2

@@ -61,6 +61,8 @@ def test_schedule_defaults() -> None:
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "UTC"
     assert schedule.job_name == "series_generation_job"
+    # On by default: the production safeguard, not a stopped schedule, keeps it quiet.
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
 def test_schedule_cron_and_timezone_are_configurable() -> None:

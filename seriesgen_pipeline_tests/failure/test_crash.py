@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from seriesgen_pipeline_tests.failure import harness as h
 from seriesgen_pipeline_tests.failure.conftest import Reference
@@ -116,50 +117,78 @@ def test_kill_at_each_fault_point_then_converge(kind: str, backend: str, make_db
     _finish_and_compare(url, ref, tmp_path, done, cli_listing=True)
 
 
+class _Progress:
+    """A cheap reading of how many of the run's writes are committed: rows created
+    or deleted so far plus rows already carrying an edited title (" (new)")."""
+
+    _QUERY = sa.text("SELECT count(*), coalesce(sum(CASE WHEN title LIKE '%(new)' "
+                     "THEN 1 ELSE 0 END), 0) FROM class_sessions")
+
+    def __init__(self, url: str, ref: Reference) -> None:
+        self.engine = h.plain_engine(url)
+        self.before = len(ref.before.sessions)
+
+    def __call__(self) -> int:
+        with self.engine.connect() as conn:
+            rows, renamed = conn.execute(self._QUERY).one()
+        return abs(int(rows) - self.before) + int(renamed)
+
+
 def _random_kills(kind: str, backend: str, url: str, ref: Reference, work: Path, trials: int,
-                  seed: str) -> list[str]:
+                  seed: str, early: float = 0.0) -> list[str]:
     """Kill ``trials`` runs at seeded random instants; check the state after each.
 
-    One kill in ten is drawn over the start-up (interpreter, Dagster, snapshot
-    read; the ``snapshot`` fault point covers it too); the others uniformly over
-    the rest of the run's life as the reference run measured it, counted from
-    the moment the snapshots are stored: chunks, retirement, recording, exit.
+    With probability ``early`` the kill is drawn over the start-up
+    (interpreter, Dagster, snapshot read; the ``snapshot`` fault point covers it
+    too). Otherwise a point ``u`` is drawn in the run's progress, stratified
+    (trial ``i`` of ``n`` draws in the ``i``-th ``n``-th, so a few trials still
+    spread): below 0.85 the run is killed a random 0..50 ms after a fraction
+    ``u / 0.85`` of its writes are committed — in a chunk transaction or between
+    two —, above it a random 0..250 ms after its last write: retirement,
+    recording, exit. Progress is read from the tables, so the instants do not
+    depend on the speed of the machine.
     """
     rng = random.Random(f"{seed}/{kind}/{backend}")
-    active = ref.seconds - ref.snapshot_at
     total = _total_ops(ref)
+    probe = _Progress(url, ref)
     phases = []
     done = 0
-    for trial in range(trials):
-        early = rng.random() < 0.1
-        delay = rng.uniform(0.3, ref.snapshot_at) if early else rng.uniform(0.0, active)
-        records = h.run_records(url)
-        proc = h.start(h.generate_args(url), env=_env(), workdir=work)
-        if early:
-            deadline = proc.started + delay
-        else:
-            stored = h.wait_for_snapshot(proc, url, records)
-            deadline = proc.started + (stored or 0.0) + delay
-        while time.monotonic() < deadline and proc.returncode is None:
-            time.sleep(0.005)
-        if proc.returncode is None:
-            proc.kill()
-        else:
-            assert proc.returncode == 0, proc.stderr()[-2000:]
-        at = time.monotonic() - proc.started
-        state = h.read_state(url)
-        context = f"seed={seed!r} trial {trial} killed at {at:.2f}s"
-        try:
-            now_done = sum(h.check_crash_state(state, ref.before, ref.state).values())
-        except AssertionError as exc:
-            raise AssertionError(f"{context}: {exc}") from None
-        if kind == "fleet":
-            new_rows = state.count_from(h.NOW_DT)
-            assert new_rows % CHUNK == 0, f"{context}: {new_rows} rows: a partial chunk"
-        retired = None if kind != "fleet" else "zz-ended" not in state.series
-        phase = h.phase_of(records, h.run_records(url), now_done, total, retired)
-        phases.append(f"{at:.2f}s:{phase}")
-        done = now_done
+    try:
+        for trial in range(trials):
+            is_early = rng.random() < early
+            u = rng.uniform(trial / trials, (trial + 1) / trials)
+            target = total if u >= 0.85 else max(1, round(u / 0.85 * total))
+            jitter = rng.uniform(0, 0.25 if u >= 0.85 else 0.05)
+            records = h.run_records(url)
+            proc = h.start(h.generate_args(url), env=_env(), workdir=work)
+            if is_early:
+                deadline = proc.started + rng.uniform(0.3, ref.snapshot_at)
+            else:
+                while proc.returncode is None and probe() < target:
+                    time.sleep(0.003)
+                deadline = time.monotonic() + jitter
+            while time.monotonic() < deadline and proc.returncode is None:
+                time.sleep(0.002)
+            if proc.returncode is None:
+                proc.kill()
+            else:
+                assert proc.returncode == 0, proc.stderr()[-2000:]
+            at = time.monotonic() - proc.started
+            state = h.read_state(url)
+            context = f"seed={seed!r} trial {trial} killed at {at:.2f}s"
+            try:
+                now_done = sum(h.check_crash_state(state, ref.before, ref.state).values())
+            except AssertionError as exc:
+                raise AssertionError(f"{context}: {exc}") from None
+            if kind == "fleet":
+                new_rows = state.count_from(h.NOW_DT)
+                assert new_rows % CHUNK == 0, f"{context}: {new_rows} rows: a partial chunk"
+            retired = None if kind != "fleet" else "zz-ended" not in state.series
+            phase = h.phase_of(records, h.run_records(url), now_done, total, retired)
+            phases.append(f"{at:.2f}s:{now_done}/{total}:{phase}")
+            done = now_done
+    finally:
+        probe.engine.dispose()
     _finish_and_compare(url, ref, work, done)
     return phases
 
@@ -181,6 +210,6 @@ def test_soak_kill_at_random_instants(kind: str, round_: int, backend: str, make
                                       references: dict[str, Reference], tmp_path: Path,
                                       record_property: Any) -> None:
     phases = _random_kills(kind, backend, make_db(kind), references[kind], tmp_path,
-                           trials=6, seed=f"{SEED}/soak/{round_}")
+                           trials=6, seed=f"{SEED}/soak/{round_}", early=0.15)
     record_property("kill_phases", phases)
     print(f"{kind}/{backend} round {round_} kills: {phases}")

@@ -1,6 +1,8 @@
 """Database faults: the connection dropped mid-run (PostgreSQL).
 
-Contract: when the server terminates a run's connection
+Contract: connections the server terminates while the run is not using them
+(after the snapshot, before generation) are replaced: the run succeeds.
+When the server terminates a run's connection
 (``pg_terminate_backend``) in the middle of a chunk transaction, the run fails
 cleanly for the series that connection was writing: the chunk in flight is
 rolled back whole (nothing half-written, no watermark ahead of the rows), those
@@ -93,3 +95,20 @@ def test_connection_terminated_inside_a_chunk(backend: str, make_db: Any,
     assert rerun["totals"]["created"] == missing, rerun["totals"]  # the failed series, no more
     h.check_converged(h.read_state(url), ref.state)
     assert h.sessions_json(url, env=h.child_env(None), workdir=tmp_path) == ref.sessions_json
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_connections_terminated_between_steps_are_replaced(backend: str, make_db: Any,
+                                                           references: dict[str, Reference],
+                                                           tmp_path: Path) -> None:
+    ref = references["fleet"]
+    url = make_db("fleet")
+    env = h.child_env(None, SERIESGEN_CHUNK_ROWS=str(h.CHUNK_ROWS),
+                      SERIESGEN_FAULT="pause_after_snapshot:2")
+    records = h.run_records(url)
+    proc = h.start(h.generate_args(url), env=env, workdir=tmp_path)
+    assert h.wait_for_snapshot(proc, url, records) is not None, proc.stderr()[-2000:]
+    assert h.terminate_backends(url) >= 1, "the run kept no connection open"
+    assert proc.wait() == 0, proc.stderr()[-3000:]
+    assert proc.json()["totals"]["failed"] == 0
+    h.check_converged(h.read_state(url), ref.state)
