@@ -7,7 +7,7 @@ export SERIESGEN_DATABASE_URL ?= sqlite:///$(CURDIR)/.seriesgen/seriesgen.db
 # One "planned" event per asset per run rather than per series (docs/dagster.md).
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= 1
 
-.PHONY: install install-test demo test lint ui soak clean
+.PHONY: install install-test demo test lint ui serve soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: install-test
 test: lint $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/python -m pytest
+
+# The production layout on this machine: daemon + webserver on PostgreSQL (docs/deployment.md).
+serve: install
+	bash deploy/serve.sh
 
 soak: install-test
 	$(BIN)/python -m pytest -m soak

@@ -176,30 +176,77 @@ def _session_row(values: SessionValues) -> dict[str, Any]:
     }
 
 
+_INSERT_COLUMNS = (
+    "series_id", "origin_series_id", "series_key", "occurrence_key", "branch_id", "title",
+    "instructor", "room", "capacity", "timezone", "starts_at", "ends_at", "status", "detached",
+    "booked_count", "config_hash", "run_id", "created_at", "updated_at",
+)
+_PG_TYPES = (
+    "int4", "int4", "varchar", "varchar", "varchar", "varchar", "varchar", "varchar", "int4",
+    "varchar", "timestamptz", "timestamptz", "varchar", "bool", "int4", "varchar", "varchar",
+    "timestamptz", "timestamptz",
+)
+_STAGING = "seriesgen_new_sessions"
+
+
+def _insert_tuples(rows: Sequence[tuple[SeriesIdentity, SessionValues]], run_id: str,
+                   stamp: datetime) -> list[tuple[Any, ...]]:
+    return [
+        (ident.series_id, ident.series_id, ident.series_key, v.occurrence_key, v.branch_id,
+         v.title, v.instructor, v.room, v.capacity, v.timezone, v.starts_at, v.ends_at,
+         "scheduled", False, 0, ident.config_hash, run_id, stamp, stamp)
+        for ident, v in rows
+    ]
+
+
 def insert_sessions(conn: sa.Connection, *,
                     rows: Sequence[tuple[SeriesIdentity, SessionValues]], run_id: str) -> int:
-    """Insert sessions; an occurrence that already has a row is left alone. Returns inserts."""
+    """Insert sessions; an occurrence that already has a row is left alone. Returns inserts.
+
+    Bulk paths: PostgreSQL copies the rows (binary COPY) into a temporary table and
+    inserts them with ``ON CONFLICT DO NOTHING`` in one statement; SQLite runs one
+    prepared ``INSERT ... ON CONFLICT DO NOTHING`` over all rows in the driver.
+    """
     if not rows:
         return 0
-    stamp = utcnow()
-    payload = [
-        {**_session_row(values), "series_id": ident.series_id,
-         "origin_series_id": ident.series_id, "series_key": ident.series_key,
-         "config_hash": ident.config_hash, "run_id": run_id, "status": "scheduled",
-         "detached": False, "booked_count": 0, "created_at": stamp, "updated_at": stamp}
-        for ident, values in rows
-    ]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    tuples = _insert_tuples(rows, run_id, utcnow())
+    columns = ", ".join(_INSERT_COLUMNS)
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "
+                        f"SELECT {columns} FROM class_sessions WITH NO DATA")
+            with cur.copy(f"COPY {_STAGING} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(list(_PG_TYPES))
+                for row in tuples:
+                    copy.write_row(row)
+            cur.execute(f"INSERT INTO class_sessions ({columns}) SELECT {columns} FROM {_STAGING} "
+                        "ON CONFLICT (origin_series_id, occurrence_key) DO NOTHING")
+            created = cur.rowcount
+            cur.execute(f"DELETE FROM {_STAGING}")
+        return int(created)
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" for _ in _INSERT_COLUMNS)
+        before = raw.total_changes  # type: ignore[union-attr]
+        raw.executemany(  # type: ignore[union-attr]
+            f"INSERT INTO class_sessions ({columns}) VALUES ({marks}) "
+            "ON CONFLICT (origin_series_id, occurrence_key) DO NOTHING",
+            [tuple(_sqlite_value(v) for v in row) for row in tuples])
+        return int(raw.total_changes - before)  # type: ignore[union-attr]
+    payload = [dict(zip(_INSERT_COLUMNS, row, strict=True)) for row in tuples]
     created = 0
     for part in _slices(payload, _INSERT_BATCH):
-        stmt = insert(sessions_t).values(part).on_conflict_do_nothing(
-            index_elements=["origin_series_id", "occurrence_key"])
-        if conn.dialect.name == "postgresql":
-            # psycopg reports no row count for a multi-row INSERT ... ON CONFLICT.
-            created += len(conn.execute(stmt.returning(sessions_t.c.id)).all())
-        else:
-            created += conn.execute(stmt).rowcount
+        created += conn.execute(sa.insert(sessions_t).values(part)).rowcount
     return created
+
+
+def _sqlite_value(value: Any) -> Any:
+    """What SQLAlchemy would store on SQLite: naive UTC text for instants, 0/1 for booleans."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
 
 _UNPROTECTED = sa.and_(
