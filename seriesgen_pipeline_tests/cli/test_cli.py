@@ -122,3 +122,19 @@ def test_unmigrated_database_and_unknown_environment(tmp_path):
     odd = run_cli("sessions", "--database-url", url, env={"SERIESGEN_ENV": "prod"})
     assert odd.returncode == 2
     assert "SERIESGEN_ENV='prod'" in odd.stderr
+
+
+def test_stats_summarises_runs_per_branch_and_day(sqlite_url, tmp_path):
+    prepared(sqlite_url, tmp_path)
+    for now in (NOW, "2026-03-03T12:00:00Z"):
+        assert run_cli("generate", "--all", "--now", now, "--database-url", sqlite_url
+                       ).returncode == 0
+    done = run_cli("stats", "--format", "json", "--database-url", sqlite_url)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)  # one branch, runs logged today
+    assert row["branch"] == "east"
+    assert row["runs"] == 2 and row["series_runs"] == 4
+    # First night: 4 + 2 sessions; next night: Wednesday 03-16 18:00 EDT enters the window.
+    assert row["created"] == 7
+    assert row["failures"] == 0
+    assert row["p50_ms"] >= 0 and row["p95_ms"] >= row["p50_ms"]
