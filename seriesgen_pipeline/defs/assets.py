@@ -66,7 +66,7 @@ def series_generation(context: dg.AssetExecutionContext,
 
     taken = eng.take_snapshots(engine, keys=keys, now=now, run_id=run_id)
     previous = eng.previous_fingerprints(engine, keys=list(taken), run_id=run_id)
-    snapshots, _ = eng.load_snapshots(engine, run_id=run_id, keys=list(taken))
+    snapshots = eng.load_snapshots(engine, run_id=run_id, keys=list(taken))
     outcomes = eng.generate(
         engine, [snapshots[k] for k in keys if k in snapshots], now=now, run_id=run_id,
         settings=seriesgen.engine_settings(), notify_recipient=settings.notify_recipient,

@@ -124,12 +124,11 @@ def take_snapshots(engine: sa.Engine, *, keys: Sequence[str] | None, now: dateti
 
 
 def load_snapshots(engine: sa.Engine, *, run_id: str, keys: Sequence[str]
-                   ) -> tuple[dict[str, SeriesSnapshot], datetime | None]:
-    """The snapshots stored by ``take_snapshots`` for ``run_id``, and the run's ``now``."""
+                   ) -> dict[str, SeriesSnapshot]:
+    """The snapshots stored by ``take_snapshots`` for ``run_id``."""
     with engine.begin() as conn:
         payloads = repo.load_snapshot_payloads(conn, run_id=run_id, keys=keys)
-    now = next((n for n, _ in payloads.values()), None)
-    return {k: SeriesSnapshot.from_payload(p) for k, (_, p) in payloads.items()}, now
+    return {k: SeriesSnapshot.from_payload(p) for k, (_, p) in payloads.items()}
 
 
 def previous_fingerprints(engine: sa.Engine, *, keys: Sequence[str], run_id: str
@@ -146,7 +145,7 @@ class _Work:
     snapshot: SeriesSnapshot
     outcome: SeriesOutcome
     window: Window
-    desired: tuple[SessionValues, ...]
+    desired: tuple[SessionValues, ...] = ()  # expanded when the series' batch comes up
     plan: ReconciliationPlan | None = None
     ops: list[tuple[str, str, Any]] = field(default_factory=list)
     applied: int = 0
@@ -193,37 +192,37 @@ def generate(
             outcome.error = (f"generation_enabled is false (set at "
                              f"{snap.config.provenance['generation_enabled']} scope)")
             continue
-        try:
-            valid = snap.valid()
-            window = window_for(now, snap.config.horizon_days)
-            wanted = desired_sessions(valid, window)
-        except Exception as exc:
-            outcome.status, outcome.error = FAILED, f"{type(exc).__name__}: {exc}"
-            continue
+        window = window_for(now, snap.config.horizon_days)
         outcome.window = window
-        outcome.conflicts = wanted.conflicts
-        item = _Work(snap, outcome, window, wanted.sessions)
-        item.busy_s = time.perf_counter() - started
-        work.append(item)
-    for batch in _batches(work, settings):
-        _run_batch(engine, batch, now=now, run_id=run_id, settings=settings, dry_run=dry_run)
+        work.append(_Work(snap, outcome, window))
+        outcome.duration_ms = round((time.perf_counter() - started) * 1000)
+    for start in range(0, len(work), settings.batch_series):
+        batch = [item for item in work[start:start + settings.batch_series] if _expand(item)]
+        if batch:
+            _run_batch(engine, batch, now=now, run_id=run_id, settings=settings,
+                       dry_run=dry_run)
+        for item in batch:  # the batch is written: let its rows go
+            item.desired = item.planned = ()
+            item.ops = []
+            item.plan = None
     if not dry_run:
         _record(engine, outcomes, run_id=run_id, notify_recipient=notify_recipient)
     return outcomes
 
 
-def _batches(work: list[_Work], settings: EngineSettings) -> Iterable[list[_Work]]:
-    batch: list[_Work] = []
-    rows = 0
-    for item in work:
-        if batch and (len(batch) >= settings.batch_series
-                      or rows + len(item.desired) > settings.chunk_rows * 4):
-            yield batch
-            batch, rows = [], 0
-        batch.append(item)
-        rows += len(item.desired)
-    if batch:
-        yield batch
+def _expand(item: _Work) -> bool:
+    """Expand the series over its window (pure core); a failure fails the series alone."""
+    started = time.perf_counter()
+    try:
+        wanted = desired_sessions(item.snapshot.valid(), item.window)
+    except Exception as exc:  # one bad series must not stop the others
+        item.outcome.status = FAILED
+        item.outcome.error = f"{type(exc).__name__}: {exc}"
+        return False
+    item.desired = wanted.sessions
+    item.outcome.conflicts = wanted.conflicts
+    item.busy_s = time.perf_counter() - started + item.outcome.duration_ms / 1000
+    return True
 
 
 def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: str,
