@@ -52,4 +52,4 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 clean:
-	rm -rf $(VENV) .dagster_home .seriesgen
+	rm -rf $(VENV) .dagster_home .dagster_home_serve .seriesgen

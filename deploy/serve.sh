@@ -16,6 +16,13 @@
 #   SERIESGEN_SERVE_PORT    webserver port [3000]
 #   SERIESGEN_STOP_WAIT     seconds to wait after SIGINT before SIGKILL [20]
 set -euo pipefail
+# Started in the background by a shell without job control, this script finds SIGINT
+# ignored: it could not trap it, and the Dagster processes would inherit the ignore
+# (and then ignore SIGTERM too). Start again with the default disposition.
+if [ -z "${SERIESGEN_SERVE_REEXEC:-}" ] && [ -r /proc/$$/status ] \
+   && (( 0x$(awk '/^SigIgn:/ {print $2}' /proc/$$/status) & 2 )); then
+  SERIESGEN_SERVE_REEXEC=1 exec env --default-signal=INT "$BASH" "$0" "$@"
+fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 BIN="$ROOT/.venv/bin"
