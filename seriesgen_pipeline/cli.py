@@ -45,7 +45,8 @@ class UsageError(SeriesgenError):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database-url", default=None,
+    # SUPPRESS: a subcommand's copy of the option must not reset a value given before it.
+    common.add_argument("--database-url", default=argparse.SUPPRESS,
                         help="SQLAlchemy URL (default: SERIESGEN_DATABASE_URL or "
                              "sqlite:///.seriesgen/seriesgen.db)")
     parser = argparse.ArgumentParser(prog="seriesgen", parents=[common],
@@ -103,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
+    args.database_url = getattr(args, "database_url", None)
     try:
         settings = Settings.from_env(database_url=args.database_url)
         return _dispatch(args, settings)

@@ -6,16 +6,20 @@ does), then launches one ranged run per contiguous block of the wanted series.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
 
 from seriesgen_pipeline.core.clock import format_instant
+from seriesgen_pipeline.core.errors import SettingsError
 from seriesgen_pipeline.defs.events import SUBSET_PLANNED_EVENTS
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
@@ -51,26 +55,60 @@ class GenerationReport:
 
 
 def open_instance() -> dg.DagsterInstance:
-    """The instance under ``DAGSTER_HOME``, or an ephemeral one when it is unset."""
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    return dg.DagsterInstance.ephemeral()
+    """The instance under ``DAGSTER_HOME``, or an ephemeral one when it is unset.
+
+    Creating the instance migrates its storage; processes starting at once on a new
+    ``DAGSTER_HOME`` take turns (a file lock), and a storage problem is reported as
+    the instance's, not the application database's.
+    """
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.ephemeral()
+    try:
+        with _home_lock(home):
+            return dg.DagsterInstance.get()
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SettingsError(
+            f"cannot open the Dagster instance at DAGSTER_HOME={home}: {first}") from exc
+
+
+@contextmanager
+def _home_lock(home: str) -> Iterator[None]:
+    """Serialize instance set-up and partition registration among local processes."""
+    Path(home).mkdir(parents=True, exist_ok=True)
+    with open(Path(home) / ".seriesgen.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def sync_partitions(instance: dg.DagsterInstance, series_keys: Sequence[str]) -> list[str]:
-    """Add partitions of new series, remove those of deleted ones; returns the order."""
+    """Add partitions of new series, remove those of deleted ones; returns the order.
+
+    Another process (a second CLI run, the sensor) may register the same keys at the
+    same moment: a conflict is retried against what is then registered.
+    """
     name = class_series_partitions.name
     assert name is not None
-    existing = instance.get_dynamic_partitions(name)
     present = set(series_keys)
-    gone = [k for k in existing if k not in present]
-    if gone:
-        for key in gone:
-            instance.delete_dynamic_partition(name, key)
-    known = set(existing)
-    new = [k for k in series_keys if k not in known]
-    if new:
-        instance.add_dynamic_partitions(name, new)
+    for attempt in range(5):
+        existing = instance.get_dynamic_partitions(name)
+        for key in existing:
+            if key not in present:
+                instance.delete_dynamic_partition(name, key)
+        known = set(existing)
+        new = [k for k in series_keys if k not in known]
+        try:
+            if new:
+                instance.add_dynamic_partitions(name, new)
+            break
+        except sa.exc.IntegrityError:
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
     return instance.get_dynamic_partitions(name)
 
 
@@ -86,7 +124,12 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
     with engine.connect() as conn:
         all_keys = repo.series_keys(conn)
     instance = instance or open_instance()
-    order = sync_partitions(instance, all_keys)
+    home = os.environ.get("DAGSTER_HOME")
+    if home and not instance.is_ephemeral:
+        with _home_lock(home):
+            order = sync_partitions(instance, all_keys)
+    else:
+        order = sync_partitions(instance, all_keys)
     wanted = set(all_keys) if keys is None else set(keys)
     resource = SeriesgenResource(
         database_url=settings.database_url, environment=settings.environment,
@@ -120,7 +163,14 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
     } for r in rows]
     logged = {r["series_key"] for r in rows}
     for key in sorted(wanted - logged):
-        if key in set(all_keys):
+        if key not in remaining:
+            # Deleted or retired by another writer after this run listed it: not a failure.
+            report.series.append({
+                "key": key, "status": "skipped", "created": 0, "updated": 0, "deleted": 0,
+                "protected": 0, "run_id": run_ids[-1] if run_ids else None,
+                "error": "the series no longer exists (deleted or retired meanwhile)",
+            })
+        else:
             report.series.append({
                 "key": key, "status": "failed", "created": 0, "updated": 0, "deleted": 0,
                 "protected": 0, "run_id": run_ids[-1] if run_ids else None,

@@ -6,12 +6,15 @@ CLI exactly as an operator would:
 - ``fleet``: ``db upgrade``, ``load fleet.yaml``, then a run at ``PRE_NOW`` of
   the ended series only (so that it has sessions to keep when it is retired);
   a run at ``NOW`` creates ``16 x 146`` sessions and retires ``zz-ended``.
-- ``edited``: ``fleet`` after a full run at ``NOW`` and ``load edited.yaml``; a
-  run at ``NOW`` then updates or deletes every one of those sessions.
+- ``nightly``: ``fleet`` after a full run at ``NOW``; a run at ``NIGHT`` (three
+  days later: an incremental night) creates the 3 x 16 sessions the window
+  moved over.
+- ``edited``: ``nightly`` after ``load edited.yaml``; a run at ``NOW`` then
+  updates or deletes every session.
 
-A reference is one uninterrupted ``generate --all`` at ``NOW`` on a fresh clone
-(SQLite); every crashed, raced or disturbed database must converge to it, on
-SQLite and PostgreSQL alike.
+A reference is one uninterrupted ``generate --all`` (at the scenario's
+``--now``) on a fresh clone (SQLite); every crashed, raced or disturbed
+database must converge to it, on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -66,10 +69,13 @@ def _prepare_fleet(url: str, files: dict[str, Path], work: Path) -> None:
            "--database-url", url], env=env, workdir=work)
 
 
+def _prepare_nightly(url: str, files: dict[str, Path], work: Path) -> None:
+    h.run(h.generate_args(url), env=h.child_env(None), workdir=work)
+
+
 def _prepare_edited(url: str, files: dict[str, Path], work: Path) -> None:
-    env = h.child_env(None)
-    h.run(h.generate_args(url), env=env, workdir=work)
-    h.run(["load", str(files["edited"]), "--database-url", url], env=env, workdir=work)
+    h.run(["load", str(files["edited"]), "--database-url", url], env=h.child_env(None),
+          workdir=work)
 
 
 @pytest.fixture(scope="session")
@@ -78,10 +84,12 @@ def sqlite_templates(tmp_path_factory: pytest.TempPathFactory,
     work = tmp_path_factory.mktemp("sqlite_templates")
     fleet_url = h.sqlite_url(work / "fleet.db")
     _prepare_fleet(fleet_url, data_files, work)
-    edited_url = h.copy_sqlite(fleet_url, work / "edited.db")
+    nightly_url = h.copy_sqlite(fleet_url, work / "nightly.db")
+    _prepare_nightly(nightly_url, data_files, work)
+    edited_url = h.copy_sqlite(nightly_url, work / "edited.db")
     _prepare_edited(edited_url, data_files, work)
-    return {"fleet": Template("sqlite", fleet_url, h.read_state(fleet_url)),
-            "edited": Template("sqlite", edited_url, h.read_state(edited_url))}
+    return {kind: Template("sqlite", url, h.read_state(url)) for kind, url in
+            (("fleet", fleet_url), ("nightly", nightly_url), ("edited", edited_url))}
 
 
 @pytest.fixture(scope="session")
@@ -93,22 +101,25 @@ def postgres_templates(tmp_path_factory: pytest.TempPathFactory,
         fleet_url = create_postgres_database("sg_tmpl")
         made.append(fleet_url)
         _prepare_fleet(fleet_url, data_files, work)
-        edited_url = h.clone_postgres(fleet_url, "sg_tmpl")
+        nightly_url = h.clone_postgres(fleet_url, "sg_tmpl")
+        made.append(nightly_url)
+        _prepare_nightly(nightly_url, data_files, work)
+        edited_url = h.clone_postgres(nightly_url, "sg_tmpl")
         made.append(edited_url)
         _prepare_edited(edited_url, data_files, work)
-        yield {"fleet": Template("postgresql", fleet_url, h.read_state(fleet_url)),
-               "edited": Template("postgresql", edited_url, h.read_state(edited_url))}
+        yield {kind: Template("postgresql", url, h.read_state(url)) for kind, url in
+               (("fleet", fleet_url), ("nightly", nightly_url), ("edited", edited_url))}
     finally:
         for url in made:
             drop_postgres_database(url)
 
 
-def _reference(template: Template, work: Path) -> Reference:
+def _reference(kind: str, template: Template, work: Path) -> Reference:
     url = h.copy_sqlite(template.url, work / "reference.db")
     env = h.child_env(None)
+    now = h.SCENARIOS[kind][0]
     records = h.run_records(url)
-    proc = h.start(h.generate_args(url), env=h.child_env(
-        None, SERIESGEN_CHUNK_ROWS=str(h.CHUNK_ROWS)), workdir=work)
+    proc = h.start(h.generate_args(url, now), env=h.scenario_env(kind), workdir=work)
     snapshot_at = h.wait_for_snapshot(proc, url, records)
     assert proc.wait() == 0, proc.stderr()[-3000:]
     seconds = time.monotonic() - proc.started
@@ -120,12 +131,12 @@ def _reference(template: Template, work: Path) -> Reference:
 @pytest.fixture(scope="session")
 def references(tmp_path_factory: pytest.TempPathFactory,
                sqlite_templates: dict[str, Template]) -> dict[str, Reference]:
-    """``fleet`` and ``edited``: what one uninterrupted run at ``NOW`` leaves.
+    """Per scenario: what one uninterrupted run leaves.
 
-    The run uses the suite's small chunks, so its timings calibrate the random
-    kill instants; its rows are what any chunk size must give.
+    The run uses the scenario's small chunks, so its timings calibrate the
+    random kill instants; its rows are what any chunk size must give.
     """
-    return {kind: _reference(t, tmp_path_factory.mktemp(f"reference_{kind}"))
+    return {kind: _reference(kind, t, tmp_path_factory.mktemp(f"reference_{kind}"))
             for kind, t in sqlite_templates.items()}
 
 
@@ -157,12 +168,16 @@ def make_db(request: pytest.FixtureRequest, backend: str,
 
 @pytest.fixture(scope="session")
 def initialized_dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Dagster instance with the project's dagster.yaml, its storage created once
-    (``dagster instance migrate``), as ``make`` / ``dagster dev`` leave it."""
+    """A Dagster instance with the project's dagster.yaml, its storage created and
+    the ``class_series`` partitions of the fleet registered once — as an instance
+    in service is (``make``, ``dagster dev``, the sensor)."""
     home = tmp_path_factory.mktemp("dagster_home")
-    env = h.child_env(home)
-    subprocess.run([str(Path(sys.executable).with_name("dagster")), "instance", "migrate"],
-                   env=env, check=True, capture_output=True, timeout=120)
+    keys = [s["key"] for s in h.fleet()["series"]]
+    script = ("import sys\n"
+              "from seriesgen_pipeline.defs.launch import open_instance, sync_partitions\n"
+              "sync_partitions(open_instance(), sys.argv[1:])\n")
+    subprocess.run([sys.executable, "-c", script, *keys], env=h.child_env(home), check=True,
+                   capture_output=True, timeout=120)
     return home
 
 
@@ -170,8 +185,9 @@ def initialized_dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dagster_home(initialized_dagster_home: Path, tmp_path: Path) -> Path:
     """A per-test copy of the initialized Dagster instance, shared by the test's processes.
 
-    (Racing processes on a *fresh* DAGSTER_HOME fail: see
-    regressions/test_issue_dagster_instance_errors.py.)
+    (Racing processes on a *fresh* DAGSTER_HOME, or registering the same new
+    partitions, fail: see regressions/test_issue_dagster_instance_errors.py and
+    regressions/test_issue_racing_partition_sync.py.)
     """
     home = tmp_path / "dagster_home"
     shutil.copytree(initialized_dagster_home, home)

@@ -30,15 +30,28 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import make_url
 
-from seriesgen_pipeline.persistence.db import create_db_engine, normalize_url
+from seriesgen_pipeline.persistence.db import normalize_url
 
 SERIESGEN = str(Path(sys.executable).with_name("seriesgen"))
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-03-02T12:00:00Z"
 NOW_DT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 PRE_NOW = "2026-02-16T12:00:00Z"  # an earlier run that gives the ended series its sessions
+NIGHT = "2026-03-05T12:00:00Z"  # three days later: the window moves on by 3 days
 HORIZON = 146
 CHUNK_ROWS = 73  # 146 = 2 x 73: every chunk of a creating run is exactly 73 rows
+
+# The scenarios (see failure/conftest.py): the run's --now and its chunk size.
+SCENARIOS = {
+    "fleet": (NOW, CHUNK_ROWS),  # first run: 16 x 146 creates, one retirement
+    "edited": (NOW, CHUNK_ROWS),  # reconcile: 16 x 146 updates and deletes
+    "nightly": (NIGHT, 2),  # next nights' run: 16 x 3 creates at the end of the window
+}
+BATCH_SERIES = 4  # series locked, planned and written together (SERIESGEN_BATCH_SERIES)
+# Every batch of 4 series holds a multiple of the chunk size in writes (4 x 146 =
+# 8 x 73), so every chunk is full: the writes a killed run committed are a
+# multiple of the chunk size.
+FULL_CHUNKS = {"fleet", "edited"}
 RUN_TIMEOUT = 240.0
 
 # The columns a user sees (SPEC §3 / §9); audit columns and surrogate ids are left out.
@@ -161,6 +174,12 @@ class Proc:
                                  f"stderr:\n{self.stderr()[-2000:]}") from None
 
 
+def scenario_env(kind: str, dagster_home: Path | None = None, **extra: str) -> dict[str, str]:
+    """The child environment for a run of scenario ``kind``: its chunk and batch sizes."""
+    return child_env(dagster_home, SERIESGEN_CHUNK_ROWS=str(SCENARIOS[kind][1]),
+                     SERIESGEN_BATCH_SERIES=str(BATCH_SERIES), **extra)
+
+
 _counter = Counter[str]()
 
 
@@ -208,11 +227,6 @@ def sessions_json(url: str, *, env: Mapping[str, str], workdir: Path) -> list[di
 
 
 # ------------------------------------------------------------------ database states
-
-def engine_for(url: str) -> sa.Engine:
-    """An engine set up as the product sets it up (SQLite: WAL, busy timeout)."""
-    return create_db_engine(url)
-
 
 def plain_engine(url: str) -> sa.Engine:
     """A bare SQLAlchemy engine, as another application would open the database."""

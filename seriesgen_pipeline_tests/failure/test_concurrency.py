@@ -30,19 +30,7 @@ from seriesgen_pipeline_tests.failure.conftest import Reference
 SEED = os.environ.get("SERIESGEN_FAILURE_SEED", "20260302")
 RACE_TIMEOUT = 180.0  # far above the time 3 runs take one after the other
 
-# Known bug (regressions/test_issue_vanished_series_reported_failed.py): a run that
-# listed the series before another racing run retired ``zz-ended`` reports it as
-# failed and exits 1. Only that exact symptom is tolerated here; set to False once
-# the regression test passes.
-KNOWN_BUG_VANISHED_SERIES_FAILED = True
-
-
 def _check_exit(proc: h.Proc, code: int) -> None:
-    if code == 1 and KNOWN_BUG_VANISHED_SERIES_FAILED:
-        failed = [s for s in proc.json()["series"] if s["status"] == "failed"]
-        if [s["key"] for s in failed] == ["zz-ended"] and "before this series was generated" \
-                in (failed[0]["error"] or ""):
-            return
     assert code == 0, f"a racing run exited {code}:\n{proc.stderr()[-3000:]}"
 
 
@@ -70,7 +58,7 @@ def test_simultaneous_runs_all_succeed_and_add_up(kind: str, backend: str, make_
                                                   record_property: Any) -> None:
     ref = references[kind]
     url = make_db(kind)
-    env = h.child_env(dagster_home, SERIESGEN_CHUNK_ROWS=str(h.CHUNK_ROWS))
+    env = h.scenario_env(kind, dagster_home)
     procs = _race(url, 3, env, tmp_path)
     codes = [p.wait(RACE_TIMEOUT) for p in procs]
     for p, code in zip(procs, codes, strict=True):
@@ -91,7 +79,7 @@ def test_simultaneous_runs_all_succeed_and_add_up(kind: str, backend: str, make_
                 f"but {counts[field]} rows were {field}")
     for r in reports:
         failed = [s["key"] for s in r["series"] if s["status"] == "failed"]
-        assert failed in ([], ["zz-ended"]) if KNOWN_BUG_VANISHED_SERIES_FAILED else not failed, r
+        assert not failed, r
 
 
 @pytest.mark.soak
@@ -103,7 +91,7 @@ def test_soak_racing_runs_some_killed(round_: int, backend: str, make_db: Any,
     kind = "fleet" if round_ % 2 == 0 else "edited"
     ref = references[kind]
     url = make_db(kind)
-    env = h.child_env(dagster_home, SERIESGEN_CHUNK_ROWS=str(h.CHUNK_ROWS))
+    env = h.scenario_env(kind, dagster_home)
     procs = _race(url, 5, env, tmp_path)
     victims = rng.sample(range(5), 2)
     for i in victims:

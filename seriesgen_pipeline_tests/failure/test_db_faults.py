@@ -31,7 +31,7 @@ from seriesgen_pipeline_tests.failure.conftest import Reference
 
 pytestmark = pytest.mark.postgres
 
-CHUNK = 292  # 4 series per chunk
+CHUNK = 292  # 2 series per chunk, 4 chunks per batch of 8 series
 
 
 def _wait_in_chunk_transaction(proc: h.Proc, url: str, timeout: float = 60.0) -> None:
@@ -42,7 +42,7 @@ def _wait_in_chunk_transaction(proc: h.Proc, url: str, timeout: float = 60.0) ->
             while time.monotonic() < deadline:
                 busy = conn.execute(sa.text(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND state = 'idle in transaction' AND query ILIKE 'UPDATE class_series%'")
+                    "AND state = 'idle in transaction' AND query !~* '^\\s*select'")
                 ).scalar_one()
                 conn.rollback()
                 if busy:
@@ -60,7 +60,7 @@ def test_connection_terminated_inside_a_chunk(backend: str, make_db: Any,
                                               tmp_path: Path) -> None:
     ref = references["fleet"]
     url = make_db("fleet")
-    env = h.child_env(None, SERIESGEN_CHUNK_ROWS=str(CHUNK),
+    env = h.child_env(None, SERIESGEN_CHUNK_ROWS=str(CHUNK), SERIESGEN_BATCH_SERIES="8",
                       SERIESGEN_FAULT="pause_chunk_write:0.3")
     proc = h.start(h.generate_args(url), env=env, workdir=tmp_path)
     _wait_in_chunk_transaction(proc, url)
@@ -103,8 +103,7 @@ def test_connections_terminated_between_steps_are_replaced(backend: str, make_db
                                                            tmp_path: Path) -> None:
     ref = references["fleet"]
     url = make_db("fleet")
-    env = h.child_env(None, SERIESGEN_CHUNK_ROWS=str(h.CHUNK_ROWS),
-                      SERIESGEN_FAULT="pause_after_snapshot:2")
+    env = h.scenario_env("fleet", SERIESGEN_FAULT="pause_after_snapshot:2")
     records = h.run_records(url)
     proc = h.start(h.generate_args(url), env=env, workdir=tmp_path)
     assert h.wait_for_snapshot(proc, url, records) is not None, proc.stderr()[-2000:]

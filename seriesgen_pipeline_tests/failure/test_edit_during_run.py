@@ -56,7 +56,7 @@ EDITS = [  # (what, SQL); every column of a series, and configuration at two sco
 
 def apply_edits(url: str) -> None:
     """Run every edit of ``EDITS`` in one transaction, as another writer would."""
-    engine = h.engine_for(url)
+    engine = h.plain_engine(url)
     json_value = ("CAST('[\"2026-03-10\", \"2026-04-14\"]' AS json)"
                   if engine.dialect.name == "postgresql" else "'[\"2026-03-10\", \"2026-04-14\"]'")
     try:
@@ -94,8 +94,7 @@ def test_edits_during_a_run_wait_for_the_next_run(backend: str, make_db: Any,
         assert ({k: v for k, v in edited_reference.state.sessions.items() if k[0] == series}
                 != {k: v for k, v in original.state.sessions.items() if k[0] == series}), series
     url = make_db("fleet")
-    env = h.child_env(None, SERIESGEN_CHUNK_ROWS=str(h.CHUNK_ROWS),
-                      SERIESGEN_FAULT=f"pause_after_snapshot:{PAUSE}")
+    env = h.scenario_env("fleet", SERIESGEN_FAULT=f"pause_after_snapshot:{PAUSE}")
     records = h.run_records(url)
     proc = h.start(h.generate_args(url), env=env, workdir=tmp_path)
     stored = h.wait_for_snapshot(proc, url, records)

@@ -27,9 +27,10 @@ import sqlalchemy as sa
 from seriesgen_pipeline_tests.failure import harness as h
 from seriesgen_pipeline_tests.failure.conftest import Reference
 
-# In the ``edited`` scenario with chunks of 146 writes, the first batch holds
-# s00..s04, one chunk each: s00's chunk commits first; s03's and s04's come
-# three and four pauses later.
+# In the ``edited`` scenario with chunks of 146 writes and batches of 8 series,
+# the first batch holds s00..s07, planned together, then written one series per
+# chunk: s00's chunk commits first; s03's and s04's come three and four pauses
+# later.
 CHUNK = 146
 PAUSE = 0.3
 
@@ -112,7 +113,7 @@ def test_bookings_and_cancellations_during_a_reconciliation_survive(
         backend: str, make_db: Any, references: dict[str, Reference], tmp_path: Path) -> None:
     ref = references["edited"]
     url = make_db("edited")
-    env = h.child_env(None, SERIESGEN_CHUNK_ROWS=str(CHUNK),
+    env = h.child_env(None, SERIESGEN_CHUNK_ROWS=str(CHUNK), SERIESGEN_BATCH_SERIES="8",
                       SERIESGEN_FAULT=f"pause_chunk_commit:{PAUSE}")
     proc = h.start(h.generate_args(url), env=env, workdir=tmp_path)
     _wait_first_chunk(proc, url)

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from seriesgen_pipeline_tests.failure import harness as h
 
 TINY = {
@@ -50,8 +48,6 @@ def _app_db(tmp_path: Path) -> str:
     return url
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a Dagster storage error is reported as "
-                                       "'cannot use the database <application database>'")
 def test_unusable_dagster_instance_is_not_blamed_on_the_application_database(
         tmp_path: Path) -> None:
     url = _app_db(tmp_path)
@@ -65,8 +61,6 @@ def test_unusable_dagster_instance_is_not_blamed_on_the_application_database(
     assert "dagster" in err.lower(), err
 
 
-@pytest.mark.xfail(strict=False, reason="bug (a race): racing first runs on a fresh "
-                                        "DAGSTER_HOME fail initializing its storage")
 def test_racing_runs_on_a_fresh_dagster_home_all_succeed(tmp_path: Path) -> None:
     url = _app_db(tmp_path)
     for attempt in range(2):

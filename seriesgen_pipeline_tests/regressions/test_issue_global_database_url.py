@@ -17,8 +17,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from seriesgen_pipeline_tests.failure import harness as h
 
 
@@ -39,8 +37,6 @@ def test_database_url_after_the_subcommand_is_used(tmp_path: Path) -> None:
     assert not (work / ".seriesgen" / "seriesgen.db").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the subcommand's --database-url default (None) "
-                                       "overwrites the value given before the subcommand")
 def test_database_url_before_the_subcommand_is_used(tmp_path: Path) -> None:
     chosen = tmp_path / "chosen.db"
     work = tmp_path / "cwd"

@@ -39,8 +39,6 @@ from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, s
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a series gone before the snapshot is reported "
-                                       "failed and generate exits 1")
 def test_series_gone_before_the_snapshot_is_not_a_failure(
         engine: sa.Engine, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     seed_base(engine)
