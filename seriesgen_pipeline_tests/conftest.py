@@ -96,3 +96,22 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
         terminalreporter.write_sep(
             "!", f"{len(_skipped_postgres)} PostgreSQL test(s) SKIPPED: "
                  "set SERIESGEN_TEST_POSTGRES_URL to run them", red=True, bold=True)
+
+
+@pytest.fixture(autouse=True)
+def _restore_dagster_state_storage() -> Iterator[None]:
+    """Keep one test's Dagster instance out of the next test's definition loads.
+
+    Entering an instance sets a context variable (its definitions-state storage) that
+    Dagster 1.13 leaves pointing at the instance when contexts built on the same
+    instance (schedule/sensor contexts) enter and exit it again; the next
+    ``Definitions`` load would then open a deleted temporary instance.
+    """
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    token = _current_storage.set(None)
+    yield
+    try:
+        _current_storage.reset(token)
+    except ValueError:  # pragma: no cover - reset from another context
+        _current_storage.set(None)

@@ -72,8 +72,10 @@ def test_safeguard_asset_schedule_and_sensor(sqlite_url, tmp_path, monkeypatch):
         assert not skipped.run_requests
         assert "ENABLE_SERIES_GENERATION" in (skipped.skip_message or "")
         sensor = defs.get_sensor_def("class_series_changes")
+        # instance_ref, not the instance itself: the sensor context enters its own
+        # instance, so this test's instance is not entered twice.
         with dg.build_sensor_context(
-                instance=instance,
+                instance_ref=instance.get_ref(),
                 resources={"seriesgen": SeriesgenResource(database_url=sqlite_url)}) as sctx:
             tick = sensor.evaluate_tick(sctx)
         assert not tick.run_requests

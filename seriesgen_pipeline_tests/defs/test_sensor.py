@@ -224,7 +224,8 @@ def test_production_without_enable_skips_and_changes_nothing(
     monkeypatch.setenv("SERIESGEN_ENV", "production")
 
     with dg.build_sensor_context(
-        instance=instance, resources={"seriesgen": SeriesgenResource(database_url=app[1])},
+        instance_ref=instance.get_ref(),
+        resources={"seriesgen": SeriesgenResource(database_url=app[1])},
     ) as context:
         result = class_series_changes(context)
 

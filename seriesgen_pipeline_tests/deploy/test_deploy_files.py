@@ -143,6 +143,9 @@ def test_grpc_workspace_reaches_the_documented_code_server(tmp_path: Path) -> No
     (tmp_path / "workspace.yaml").write_text(yaml.safe_dump(workspace))
     env = clean_env(DAGSTER_HOME=str(tmp_path), SERIESGEN_DATABASE_URL=f"sqlite:///{tmp_path}/a.db")
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # Create the instance's storage once, before two processes would race to do it.
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=tmp_path, env=env,
+                   capture_output=True, text=True, timeout=120, check=True)
     log = tmp_path / "code-server.log"
     server = start([str(BIN / "dagster"), "code-server", "start", "-m",
                     "seriesgen_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port),
