@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 
 from seriesgen_pipeline.core import conflicts as c
-from seriesgen_pipeline.defs.events import mark_failed, partition_statuses, record_materializations
+from seriesgen_pipeline.defs.events import mark_failed, record_materializations
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.service import engine as eng
@@ -65,7 +65,7 @@ def series_generation(context: dg.AssetExecutionContext,
     keys = list(context.partition_keys)
 
     taken = eng.take_snapshots(engine, keys=keys, now=now, run_id=run_id)
-    previous = eng.previous_fingerprints(engine, keys=list(taken), run_id=run_id)
+    previous = eng.previous_run(engine, keys=list(taken), run_id=run_id)
     snapshots = eng.load_snapshots(engine, run_id=run_id, keys=list(taken))
     outcomes = eng.generate(
         engine, [snapshots[k] for k in keys if k in snapshots], now=now, run_id=run_id,
@@ -98,28 +98,32 @@ def series_generation(context: dg.AssetExecutionContext,
 
 def _materializations(
     context: dg.AssetExecutionContext, keys: list[str], taken: dict[str, Any],
-    previous: dict[str, str | None], outcomes: list[eng.SeriesOutcome],
+    previous: eng.PreviousRun, outcomes: list[eng.SeriesOutcome],
     retirements: list[eng.RetirementOutcome], *, record_all: bool,
 ) -> Iterator[dg.AssetMaterialization]:
-    """What to record: everything that changed or is not materialized yet.
+    """What to record: everything that changed, is not materialized yet, or failed before.
 
     When a series failed, the run fails, and every successful series is recorded
-    so that none of them can be taken for failed.
+    so that none of them can be taken for failed. (The partitions' live status is
+    not used: during this run it reads "in progress".)
     """
-    status = {asset: partition_statuses(context, asset, keys)
-              for asset in (RESOLVED, SESSIONS, CLEANUP)}
+    wanted = set(keys)
+    materialized = {asset: wanted & context.instance.get_materialized_partitions(asset)
+                    for asset in (RESOLVED, SESSIONS, CLEANUP)}
+    fingerprints = previous.fingerprints
 
     def needed(asset: dg.AssetKey, key: str, changed: bool) -> bool:
-        return record_all or changed or status[asset].get(key) != "MATERIALIZED"
+        return (record_all or changed or key not in materialized[asset]
+                or previous.statuses.get(key) == eng.FAILED)
 
     for key, snap in taken.items():
-        if snap.error is None and needed(RESOLVED, key, previous.get(key) != snap.fingerprint):
+        if snap.error is None and needed(RESOLVED, key, fingerprints.get(key) != snap.fingerprint):
             yield dg.AssetMaterialization(asset_key=RESOLVED, partition=key,
                                           metadata=_snapshot_metadata(snap))
     for outcome in outcomes:
         key = outcome.series_key
         if outcome.status != eng.FAILED and needed(
-                SESSIONS, key, outcome.changed or previous.get(key) != taken[key].fingerprint):
+                SESSIONS, key, outcome.changed or fingerprints.get(key) != taken[key].fingerprint):
             yield dg.AssetMaterialization(asset_key=SESSIONS, partition=key,
                                           metadata=_outcome_metadata(outcome, context.run.run_id))
     generated = {o.series_key for o in outcomes if o.status == eng.SUCCESS}

@@ -26,19 +26,8 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from seriesgen_pipeline.defs.partitions import class_series_partitions
-
 BATCH_SIZE = "1000"
 SUBSET_PLANNED_EVENTS = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
-
-
-def partition_statuses(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
-                       keys: Sequence[str]) -> dict[str, str | None]:
-    """``key -> MATERIALIZED | FAILED | IN_PROGRESS | None`` as the UI shows it."""
-    statuses = context.instance.get_status_by_partition(asset_key, list(keys),
-                                                        class_series_partitions)
-    return {key: (value.value if value is not None else None)
-            for key, value in (statuses or {}).items()}
 
 
 @contextmanager

@@ -426,6 +426,20 @@ def previous_fingerprints(conn: sa.Connection, *, keys: Sequence[str], before_ru
     return out
 
 
+def previous_statuses(conn: sa.Connection, *, keys: Sequence[str], before_run: str
+                      ) -> dict[str, str]:
+    """The status of each series' latest ``generation_log`` row written by another run."""
+    out: dict[str, str] = {}
+    for part in _slices(list(keys), 2000):
+        latest = (sa.select(log_t.c.series_key, sa.func.max(log_t.c.id).label("id"))
+                  .where(log_t.c.series_key.in_(part), log_t.c.run_id != before_run)
+                  .group_by(log_t.c.series_key).subquery())
+        query = sa.select(log_t.c.series_key, log_t.c.status).join(
+            latest, log_t.c.id == latest.c.id)
+        out.update(conn.execute(query).all())
+    return out
+
+
 def prune_snapshots(conn: sa.Connection, *, before: datetime) -> int:
     """Forget snapshots taken before ``before``."""
     return conn.execute(sa.delete(snapshots_t).where(snapshots_t.c.taken_at < before)).rowcount

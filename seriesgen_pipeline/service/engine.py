@@ -131,11 +131,19 @@ def load_snapshots(engine: sa.Engine, *, run_id: str, keys: Sequence[str]
     return {k: SeriesSnapshot.from_payload(p) for k, (_, p) in payloads.items()}
 
 
-def previous_fingerprints(engine: sa.Engine, *, keys: Sequence[str], run_id: str
-                          ) -> dict[str, str | None]:
-    """Each series' fingerprint as the run before ``run_id`` saw it."""
+@dataclass(frozen=True)
+class PreviousRun:
+    """What the runs before this one left for each series."""
+
+    fingerprints: dict[str, str | None]
+    statuses: dict[str, str]
+
+
+def previous_run(engine: sa.Engine, *, keys: Sequence[str], run_id: str) -> PreviousRun:
+    """Each series' fingerprint and generation status as the runs before ``run_id`` left them."""
     with engine.connect() as conn:
-        return repo.previous_fingerprints(conn, keys=keys, before_run=run_id)
+        return PreviousRun(repo.previous_fingerprints(conn, keys=keys, before_run=run_id),
+                           repo.previous_statuses(conn, keys=keys, before_run=run_id))
 
 
 # ------------------------------------------------------------------ generation
