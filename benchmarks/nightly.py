@@ -57,12 +57,20 @@ How the figures are measured
   conflicts, notifications), retirement and the generation log, and reports in
   its ``run totals`` log line (read back from the event log); should that line
   be missing, the span up to the first recorded event is used instead.
-  **in-step s** = step span - engine s: Dagster work inside the step (partition
-  status reads, materialization and check events, failed-partition marks).
+  **in-step s** = step span - engine s: Dagster work inside the step (the
+  per-series log lines, which Dagster captures as events when ``seriesgen`` is
+  a managed logger, partition status reads, materialization and check events,
+  failed-partition marks).
   **launch s** = wall - step spans: partition sync, job build, run creation
   (planned events), run start/end, resource set-up and the report read-back.
   dagster % = (launch s + in-step s) / wall s. The JSON has the event counts by
   type and, per run, the span up to the first recorded event as a cross-check.
+* **planner statistics.** Steps run back to back, where production has a day
+  between nights for autovacuum's autoanalyze. So on PostgreSQL the script runs
+  ``ANALYZE`` (untimed) before every step after cold; ``--no-analyze`` turns it
+  off (without statistics after the cold bulk load, the planner scans all of
+  ``class_sessions`` for every batch of series). The header shows the server's
+  ``autovacuum`` setting.
 * **raw baseline**: wall = expansion + COPY (+ commit); ``expand s`` is
   measured around the core calls inside the row stream, ``write s`` is the rest.
   ``cold / raw`` compares walls; ``engine cold / raw`` compares the cold
@@ -76,12 +84,13 @@ The Dagster instance (``--dagster-storage``):
   the steps;
 * ``postgres``: the same, with dagster-postgres storage in the database named
   by ``--dagster-postgres-url postgresql+psycopg2://...`` (passed through
-  ``DAGSTER_PG_URL`` as in ``deploy/dagster.postgres.yaml``; its Dagster runs
-  and ``class_series`` partitions are wiped first);
+  ``DAGSTER_PG_URL`` as in ``deploy/dagster.postgres.yaml``; its Dagster runs,
+  asset events and ``class_series`` partitions are wiped first);
 * ``ephemeral`` (the ``--quick`` default, to keep CI smoke under a minute): an
   in-memory instance per step process, passed to ``run_generation``; the
-  partitions are re-added by every step. Dagster's CPU cost without its storage
-  I/O.
+  partitions are re-added by every step, and as no partition is materialized
+  yet in a fresh instance, every step records every series. Dagster's CPU cost
+  without its storage I/O.
 
 The database must be empty or disposable: the script refuses to run when
 ``class_series`` or ``class_sessions`` hold rows, unless ``--reset`` is given,
@@ -190,11 +199,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="partition keys per ranged run (default: run_generation's own)")
     p.add_argument("--chunk-rows", type=int, default=None, help="SERIESGEN_CHUNK_ROWS")
     p.add_argument("--batch-series", type=int, default=None, help="SERIESGEN_BATCH_SERIES")
-    p.add_argument("--profile", choices=STEPS, help="run this step under pyinstrument")
-    p.add_argument("--profile-out", default="benchmark-profile.txt")
+    p.add_argument("--profile", metavar="STEP[,STEP]",
+                   help=f"run these steps ({', '.join(STEPS)}) under pyinstrument")
+    p.add_argument("--profile-out", default="benchmark-profile.txt",
+                   help="profile file; each step's name is put before its suffix")
     p.add_argument("--dagster-home-parent", metavar="DIR",
                    help="where the temporary DAGSTER_HOME is made (default: the system "
                         "temporary directory)")
+    p.add_argument("--no-analyze", dest="analyze", action="store_false",
+                   help="PostgreSQL: do not ANALYZE the application tables between steps")
     p.add_argument("--keep-dagster-home", action="store_true")
     p.add_argument("--step-timeout", type=float, default=3600.0)
     p.add_argument("--scaling-report", nargs="+", metavar="JSON",
@@ -211,6 +224,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.horizon_days = QUICK_HORIZON if args.quick else TARGET_SCALE[1]
     if not args.scaling_report and not args.database_url:
         p.error("--database-url is required")
+    unknown = set((args.profile or "").split(",")) - set(STEPS) - {""}
+    if unknown:
+        p.error(f"--profile takes steps among {', '.join(STEPS)}, not {', '.join(unknown)}")
     if args.series < 10:
         p.error("--series must be at least 10")
     if not 1 <= args.horizon_days <= 730:
@@ -232,6 +248,25 @@ def masked_command(argv: list[str]) -> str:
         else:
             out.append(arg)
     return shlex.join(out)
+
+
+def code_version() -> str:
+    """The checked-out commit of the product, and whether the tree has local changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, check=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head.stdout.strip() + (" (with local changes)" if dirty.stdout.strip() else "")
+
+
+def profile_path(template: str, step: str) -> str:
+    """``prof.txt`` -> ``prof.cold.txt``."""
+    path = Path(template)
+    return str(path.with_name(f"{path.stem}.{step}{path.suffix or '.txt'}"))
 
 
 def maxrss_kib() -> int:
@@ -261,6 +296,21 @@ def prepare_database(engine: sa.Engine, *, reset: bool) -> str | None:
         meta.drop_all(engine)
     upgrade_database(engine)
     return None
+
+
+def autovacuum_setting(engine: sa.Engine) -> str | None:
+    """PostgreSQL's ``autovacuum`` setting (None on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("SHOW autovacuum").scalar_one())
+
+
+def analyze(engine: sa.Engine) -> None:
+    """Refresh the planner statistics, as autovacuum would between two nights."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
 
 
 def count_rows(engine: sa.Engine, table: str) -> int:
@@ -339,7 +389,8 @@ def seed_data(engine: sa.Engine, *, n_series: int, horizon: int, now: datetime,
         duration = 90 if u < 0.03 else None if u < 0.20 else 45 if u < 0.50 else 60
         start = (today + timedelta(days=rng.randint(1, 120)) if rng.random() < 0.10
                  else today - timedelta(days=rng.randint(7, 200)))
-        end = today + timedelta(days=rng.randint(30, 730)) if rng.random() < 0.20 else None
+        end = (max(today, start) + timedelta(days=rng.randint(30, 730))
+               if rng.random() < 0.20 else None)
         exdates = ([today + timedelta(days=rng.randint(0, horizon))
                     for _ in range(rng.randint(1, 4))] if rng.random() < 0.30 else [])
         key = f"bench-{i:06d}"
@@ -464,11 +515,14 @@ def child_prepare() -> dict[str, Any]:
     import dagster as dg
 
     instance = dg.DagsterInstance.get()
+    assets = instance.all_asset_keys()
+    if assets:
+        instance.wipe_assets(assets)  # events and cached partition statuses
     instance.wipe()
     keys = instance.get_dynamic_partitions("class_series")
     for key in keys:
         instance.delete_dynamic_partition("class_series", key)
-    return {"partitions_deleted": len(keys)}
+    return {"partitions_deleted": len(keys), "assets_wiped": len(assets)}
 
 
 def child_generate(args: argparse.Namespace) -> dict[str, Any]:
@@ -488,7 +542,7 @@ def child_generate(args: argparse.Namespace) -> dict[str, Any]:
     # ephemeral one is passed in, so that its event log can be read afterwards.
     ephemeral = dg.DagsterInstance.ephemeral() if args.dagster_storage == "ephemeral" else None
     profiler = None
-    if args.profile == args.child:
+    if args.child in (args.profile or "").split(","):
         from pyinstrument import Profiler
 
         profiler = Profiler(interval=0.002)
@@ -504,7 +558,8 @@ def child_generate(args: argparse.Namespace) -> dict[str, Any]:
         tree = profiler.output_text(unicode=False, color=False, processor_options=options)
         flat = profiler.output_text(unicode=False, color=False, flat=True,
                                     processor_options=options)
-        Path(args.profile_out).write_text(f"{tree}\n\n# self time by function\n{flat}")
+        Path(profile_path(args.profile_out, args.child)).write_text(
+            f"{tree}\n\n# self time by function\n{flat}")
     engine.dispose()
     instance = ephemeral or dg.DagsterInstance.get()
     split = dagster_split(instance, report.run_ids, wall)
@@ -699,6 +754,7 @@ def run_child(args: argparse.Namespace, step: str, *, now: datetime, workdir: Pa
         cmd += ["--child-snapshots", str(snapshots)]
     sys.stdout.flush()
     print(f"  ... {LABELS.get(step, step)}", file=sys.stderr, flush=True)
+    load_before = round(os.getloadavg()[0], 2)
     with log_path.open("w") as log:
         try:
             proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -709,6 +765,7 @@ def run_child(args: argparse.Namespace, step: str, *, now: datetime, workdir: Pa
         tail = log_path.read_text(errors="replace").splitlines()[-40:]
         raise StepFailed(f"step {step} exited {proc.returncode}:\n" + "\n".join(tail))
     result: dict[str, Any] = json.loads(out.read_text())
+    result["load_average_before"] = load_before
     return result
 
 
@@ -776,20 +833,31 @@ def main(argv: list[str] | None = None) -> int:
           f"now={format_instant(now)}, seed={args.seed}")
     print(f"# application database: {dialect} {safe_url(engine.url)}")
     print(f"# Dagster instance: {storage}")
+    version = code_version()
+    print(f"# seriesgen {version}; load average {os.getloadavg()[0]:.2f} at start")
     print(f"# python {platform.python_version()}, {platform.platform()}, "
           f"{os.cpu_count()} CPUs; chunk_rows={args.chunk_rows or 'default'}, "
           f"batch_series={args.batch_series or 'default'}, run_chunk={args.run_chunk or 'default'}")
+    analyzing = args.analyze and dialect == "postgresql"
+    if dialect == "postgresql":
+        print(f"# autovacuum={autovacuum_setting(engine)}; "
+              + ("ANALYZE between steps (untimed), as autoanalyze would between nights"
+                 if analyzing else "no ANALYZE between steps"))
+    args.analyze = analyzing
     refusal = prepare_database(engine, reset=args.reset)
     if refusal:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
     figures: dict[str, Any] = {
-        "command": command, "n_series": args.series, "horizon_days": args.horizon_days,
+        "command": command, "code_version": version, "load_average_at_start": os.getloadavg(),
+        "n_series": args.series, "horizon_days": args.horizon_days,
         "now": format_instant(now), "seed": args.seed, "quick": args.quick,
         "database": {"dialect": dialect, "url": safe_url(engine.url)},
         "dagster_storage": storage, "python": platform.python_version(),
         "cpus": os.cpu_count(), "chunk_rows": args.chunk_rows,
-        "batch_series": args.batch_series, "run_chunk": args.run_chunk, "steps": {},
+        "batch_series": args.batch_series, "run_chunk": args.run_chunk,
+        "analyze_between_steps": analyzing, "autovacuum": autovacuum_setting(engine),
+        "steps": {},
         "checks": [],
     }
     sys.stdout.flush()
@@ -819,6 +887,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures["protected_marked"] = mark_protected(engine, since=warm_now)
             if step == "edit":
                 figures["edited"] = edit_series(engine, seed=args.seed)
+            if step != "cold" and args.analyze:
+                analyze(engine)
             step_now = now if step == "cold" else warm_now
             result = finish_step(run_child(args, step, now=step_now, workdir=workdir, env=env))
             steps[step] = result
@@ -939,7 +1009,11 @@ def print_report(figures: dict[str, Any]) -> None:
               "interpreter and imports included")
         print("  engine s = the asset's own duration_ms; in-step s = step span - engine s; "
               "launch s = wall - step spans; dagster % = (launch + in-step) / wall")
-        print("  raw baseline: the engine s / launch s columns hold its expand / write seconds")
+        print("  raw baseline: the engine s / launch s columns hold its expand / write seconds "
+              "(write = the part of the wall not spent expanding)")
+        print("  1-minute load average before each step: " + ", ".join(
+            f"{LABELS[k]} {v['load_average_before']}" for k, v in steps.items()
+            if "load_average_before" in v))
     ratios = figures.get("ratios")
     if ratios:
         raw = steps["raw"]
@@ -959,23 +1033,28 @@ def print_report(figures: dict[str, Any]) -> None:
 
 
 def scaling_report(paths: list[str]) -> int:
-    """Cold/warm/no-op/edit across several --json files (e.g. N = 1k, 3k, 10k)."""
+    """Steps across several --json files (e.g. N = 1k, 3k, 10k): is the cost linear?"""
     runs = sorted((json.loads(Path(p).read_text()) for p in paths), key=lambda f: f["n_series"])
     rows = []
-    first = None
     for f in runs:
-        s = f["steps"]
-        per_k = 1000 * s["cold"]["wall_s"] / max(1, s["cold"]["rows_written"])
-        first = first or per_k
+        s, n = f["steps"], f["n_series"]
+        cold_rows = max(1, s["cold"]["rows_written"])
         rows.append([
-            f"{f['n_series']}", f["database"]["dialect"], f"{f['horizon_days']}",
-            f"{s['cold']['rows_written']}", f"{s['cold']['wall_s']:.1f}", f"{per_k * 1000:.1f}",
-            f"{per_k / first:.2f}", f"{s['warm']['wall_s']:.1f}", f"{s['noop']['wall_s']:.1f}",
+            f"{n}", f["database"]["dialect"], f"{f['horizon_days']}",
+            str(f.get("code_version", "?")).split()[0], f"{cold_rows}",
+            f"{s['cold']['wall_s']:.1f}", f"{1e6 * s['cold']['wall_s'] / cold_rows:.0f}",
+            f"{1e6 * s['cold']['engine_s'] / cold_rows:.0f}",
+            f"{s['warm']['wall_s']:.1f}", f"{1000 * s['warm']['wall_s'] / n:.1f}",
+            f"{s['noop']['wall_s']:.1f}", f"{1000 * s['noop']['wall_s'] / n:.1f}",
+            f"{1000 * s['noop']['engine_s'] / n:.1f}",
             f"{s['edit']['wall_s']:.1f}", f"{s['raw']['wall_s']:.1f}",
             f"{max(x['peak_rss_mib'] for x in s.values()):.0f}",
         ])
-    print(_table(["N", "db", "D", "cold rows", "cold s", "cold ms/1k rows", "vs smallest",
-                  "warm s", "no-op s", "edit s", "raw s", "peak MiB"], rows))
+    print(_table(["N", "db", "D", "code", "cold rows", "cold s", "cold us/row",
+                  "engine us/row", "warm s", "warm ms/series", "no-op s", "no-op ms/series",
+                  "no-op engine ms/series",
+                  "edit s", "raw s", "peak MiB"], rows))
+    print("  linear scaling keeps the per-row and per-series columns flat")
     return 0
 
 

@@ -151,11 +151,21 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
         if not result.success:
             failures[result.run_id] = _run_failure(result)
     report = GenerationReport(run_ids=run_ids)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(repo.log_t).where(repo.log_t.c.run_id.in_(run_ids))
-            .order_by(repo.log_t.c.series_key)).mappings().all()
-        remaining = set(repo.series_keys(conn))
+    # The runs may have outlived connections this process pooled before them (a server
+    # restart, a terminated backend): the read below is retried on fresh ones.
+    for attempt in range(3):
+        engine.dispose()
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(repo.log_t).where(repo.log_t.c.run_id.in_(run_ids))
+                    .order_by(repo.log_t.c.series_key)).mappings().all()
+                remaining = set(repo.series_keys(conn))
+            break
+        except sa.exc.OperationalError:
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
     report.series = [{
         "key": r["series_key"], "status": r["status"], "created": r["created"],
         "updated": r["updated"], "deleted": r["deleted"], "protected": r["protected"],
