@@ -250,10 +250,13 @@ def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: 
     except Exception as exc:
         log.error("generation failed for %s: %s", ", ".join(w.snapshot.series_key for w in batch),
                   _short(exc))
+        lost = isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+        what = "database connection lost" if lost else "database error"
         for item in batch:
             if item.outcome.status == SUCCESS:
                 item.outcome.status = FAILED
-                item.outcome.error = f"database error: {_short(exc)}; rerun the series"
+                item.outcome.error = (f"{what} ({_short(exc)}); the write in flight was rolled "
+                                      "back; rerun the series")
     shared = (time.perf_counter() - started) / max(len(batch), 1)
     for item in batch:
         item.outcome.duration_ms = round((item.busy_s + shared) * 1000)
@@ -430,9 +433,29 @@ def _attribute(touched: list[tuple[_Work, int]], created: int, updated: int,
 
 def _record(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str,
             notify_recipient: str | None) -> None:
+    """Write the run's bookkeeping; one retry when the server dropped the connection.
+
+    Each attempt is one transaction (reads, then one write transaction), so a
+    connection lost half-way leaves nothing and the retry starts over on a fresh
+    connection. The sessions themselves are committed already.
+    """
+    for attempt in (1, 2):
+        try:
+            _record_once(engine, outcomes, run_id=run_id, notify_recipient=notify_recipient)
+            return
+        except sa.exc.DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+            log.warning("lost the database connection while recording run %s (%s); retrying",
+                        run_id, _short(exc))
+
+
+def _record_once(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str,
+                 notify_recipient: str | None) -> None:
     finished = repo.utcnow()
     with engine.connect() as conn:
-        _add_double_bookings(conn, outcomes)
+        found = _double_bookings(conn, outcomes)
+    conflicts = {o.series_key: (*o.conflicts, *found.get(o.series_key, ())) for o in outcomes}
     logs = [{
         "run_id": run_id, "series_key": o.series_key, "status": o.status,
         "started_at": o.started_at or finished,
@@ -448,7 +471,7 @@ def _record(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str,
         "message": k.message, "dates": [d.isoformat() for d in k.dates],
         "details": k.details, "config_hash": o.config_hash, "run_id": run_id,
         "detected_at": finished,
-    } for o in outcomes for k in o.conflicts]
+    } for o in outcomes for k in conflicts[o.series_key]]
     with engine.begin() as conn:
         repo.write_generation_log(conn, rows=logs)
         repo.replace_conflicts(conn, series_keys=[o.series_key for o in outcomes],
@@ -461,23 +484,28 @@ def _record(engine: sa.Engine, outcomes: list[SeriesOutcome], *, run_id: str,
                 "details": {**k.details, "dates": [d.isoformat() for d in k.dates],
                             "config_hash": o.config_hash},
                 "dedupe_key": k.dedupe_key(o.config_hash or ""), "created_at": finished,
-            } for o in outcomes for k in o.conflicts])
+            } for o in outcomes for k in conflicts[o.series_key]])
+        fault_point("record")
+    for o in outcomes:
+        o.conflicts = conflicts[o.series_key]
 
 
-def _add_double_bookings(conn: sa.Connection, outcomes: list[SeriesOutcome]) -> None:
-    """Add room and instructor double bookings against other series to each outcome."""
+def _double_bookings(conn: sa.Connection, outcomes: list[SeriesOutcome]
+                     ) -> dict[str, list[c.Conflict]]:
+    """Room and instructor double bookings against other series, per series key."""
     generated = [o for o in outcomes if o.status == SUCCESS and o.window and o.series_id]
     if not generated:
-        return
-    by_key = {o.series_key: o for o in generated}
+        return {}
     overlaps = repo.find_double_bookings(
         conn, series_ids=[o.series_id for o in generated if o.series_id],
         since=min(o.window.start for o in generated if o.window),
         until=max(o.window.end for o in generated if o.window))
+    keys = {o.series_key for o in generated}
+    found: dict[str, list[c.Conflict]] = {}
     for conflict in c.overlap_conflicts(overlaps):
-        outcome = by_key.get(conflict.series_key)
-        if outcome is not None:
-            outcome.conflicts = (*outcome.conflicts, conflict)
+        if conflict.series_key in keys:
+            found.setdefault(conflict.series_key, []).append(conflict)
+    return found
 
 
 def _short(exc: BaseException) -> str:

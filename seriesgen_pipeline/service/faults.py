@@ -5,7 +5,9 @@ time (default 1st) execution reaches ``<point>``. Points: ``snapshot`` (after
 the snapshots are read, before they are stored), ``chunk_write`` (inside a chunk
 transaction, after its writes, before its commit), ``chunk_commit`` (right after
 a chunk commits), ``retirement`` (inside the retirement transaction, before its
-commit), ``after_snapshot`` (the snapshots are stored). ``SERIESGEN_FAULT=
+commit), ``after_snapshot`` (the snapshots are stored), ``record`` (inside the
+transaction that writes the run's ``generation_log`` rows and conflicts, before
+its commit). ``SERIESGEN_FAULT=
 pause_<point>:<seconds>`` sleeps at every pass through ``<point>`` instead, so a
 test can act during a run (edit a series after ``pause_after_snapshot``, book a
 seat while ``pause_chunk_write`` holds a chunk transaction open).

@@ -370,6 +370,39 @@ def terminate_backends(url: str) -> int:
 
 
 
+def terminate_backends_inside(url: str, statement: str, *, is_running: Any,
+                              timeout: float = 60.0) -> int:
+    """Terminate every other session of ``url``'s database at the instant one of them
+    sits ``idle in transaction`` after a write statement matching ``statement`` (a
+    regex; reads never match).
+
+    Detection and termination are one SQL statement, so the transaction cannot
+    commit between them. ``is_running()`` is polled so a run that ends early fails
+    fast. Returns how many sessions were terminated.
+    """
+    parsed = make_url(normalize_url(url))
+    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    kill = sa.text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = :db AND pid <> pg_backend_pid() AND EXISTS ("
+        " SELECT 1 FROM pg_stat_activity WHERE datname = :db"
+        " AND state = 'idle in transaction' AND query ~* :statement"
+        " AND query !~* '^\\s*select')")
+    deadline = time.monotonic() + timeout
+    try:
+        with admin.connect() as conn:
+            while time.monotonic() < deadline:
+                killed = len(conn.execute(kill, {"db": parsed.database,
+                                                 "statement": statement}).all())
+                if killed:
+                    return killed
+                assert is_running(), "the run ended before the awaited transaction"
+                time.sleep(0.005)
+    finally:
+        admin.dispose()
+    raise AssertionError(f"no transaction ever sat after a statement matching {statement!r}")
+
+
 def fleet_edited(n_series: int = 16) -> dict[str, Any]:
     """``fleet`` with every series edited so that each of its sessions changes.
 
