@@ -2,6 +2,14 @@
 
 JSON when ``SERIESGEN_LOG_FORMAT=json``, ``key=value`` text otherwise; always on
 standard error, never with a database password.
+
+Two loggers: ``seriesgen`` carries the run line and the lines of failed series,
+and is the one Dagster captures into the run's event log
+(``python_logs.managed_python_loggers``); ``seriesgen.series`` carries the lines
+of series that succeeded or were skipped, and writes to standard error only
+(Dagster keeps it in the step's captured stderr). Ten thousand captured lines
+would cost the nightly run tens of seconds of event writes, and their figures
+are in the materialization metadata and ``generation_log`` anyway.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from seriesgen_pipeline.core.clock import format_instant
 from seriesgen_pipeline.service.engine import FAILED, SeriesOutcome
 
 log = logging.getLogger("seriesgen")
+series_log = logging.getLogger("seriesgen.series")
 
 
 class _Formatter(logging.Formatter):
@@ -45,14 +54,17 @@ def configure_logging(level: int = logging.INFO, *, if_unset: bool = False) -> N
     With ``if_unset``, leave an existing configuration alone (a run worker started by
     Dagster configures it once, the CLI before that).
     """
-    root = logging.getLogger("seriesgen")
-    if if_unset and any(isinstance(h.formatter, _Formatter) for h in root.handlers):
+    if if_unset and any(isinstance(h.formatter, _Formatter) for h in log.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(os.environ.get("SERIESGEN_LOG_FORMAT") == "json"))
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    as_json = os.environ.get("SERIESGEN_LOG_FORMAT") == "json"
+    for logger in (log, series_log):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Formatter(as_json))
+        # Replace our own handler; leave others (Dagster's capture handler) in place.
+        logger.handlers[:] = [h for h in logger.handlers
+                              if not isinstance(h.formatter, _Formatter)] + [handler]
+        logger.setLevel(level)
+        logger.propagate = False  # series_log: not into Dagster's handler on ``seriesgen``
 
 
 def series_fields(outcome: SeriesOutcome, run_id: str) -> dict[str, Any]:
@@ -88,12 +100,20 @@ def totals(outcomes: Sequence[SeriesOutcome]) -> dict[str, int]:
 
 
 def log_run(outcomes: Sequence[SeriesOutcome], *, run_id: str, duration_ms: int) -> None:
-    """Emit the per-series lines and the run line."""
+    """Emit the per-series lines and the run line (see the module's note on loggers)."""
+    # Dagster's event log keeps a captured line's message, not its fields: the
+    # messages of the captured lines carry what an operator needs there.
     for outcome in outcomes:
-        level = logging.ERROR if outcome.status == FAILED else logging.INFO
-        log.log(level, "series %s %s", outcome.series_key, outcome.status,
-                extra={"fields": series_fields(outcome, run_id)})
-    failed = [o.series_key for o in outcomes if o.status == FAILED]
-    log.log(logging.ERROR if failed else logging.INFO, "run %s finished", run_id,
-            extra={"fields": {"event": "run_finished", "run_id": run_id, **totals(outcomes),
-                              "failed_series": failed, "duration_ms": duration_ms}})
+        fields = {"extra": {"fields": series_fields(outcome, run_id)}}
+        if outcome.status == FAILED:
+            log.error("series %s failed: %s", outcome.series_key, outcome.error, **fields)
+        else:
+            series_log.info("series %s %s", outcome.series_key, outcome.status, **fields)
+    failed_keys = [o.series_key for o in outcomes if o.status == FAILED]
+    counts = totals(outcomes)
+    log.log(logging.ERROR if failed_keys else logging.INFO,
+            "run %s finished: %d series, %d created, %d updated, %d deleted, %d failed%s",
+            run_id, counts["series"], counts["created"], counts["updated"], counts["deleted"],
+            counts["failed"], f" ({', '.join(failed_keys)})" if failed_keys else "",
+            extra={"fields": {"event": "run_finished", "run_id": run_id, **counts,
+                              "failed_series": failed_keys, "duration_ms": duration_ms}})
