@@ -240,7 +240,7 @@ class GenerationState(Base):
     """What the last complete generation of a series was made from.
 
     When a series' fingerprint and the time-zone database are unchanged since its
-    last complete generation, a run only plans the occurrences beyond
+    last complete generation, a run only expands and plans the occurrences beyond
     ``generated_through``; a full reconcile is still made every few days.
     """
 
@@ -251,3 +251,10 @@ class GenerationState(Base):
     tz_version: Mapped[str] = mapped_column(sa.String(32))
     generated_through: Mapped[datetime] = mapped_column(UTCDateTime)
     reconciled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The ``now`` of the run that wrote the row; how many occurrences the series
+    # wanted from then through ``generated_through``; the dates behind its
+    # date-based warnings (closed, shifted, dropped, ambiguous, outside hours) in
+    # that span. NULL in rows written before migration 0003: a full reconcile.
+    as_of: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    desired_count: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    warn_dates: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)

@@ -320,6 +320,9 @@ class StateRow:
     tz_version: str
     generated_through: datetime
     reconciled_at: datetime
+    as_of: datetime | None = None
+    desired_count: int | None = None
+    warn_dates: dict[str, Any] | None = None
 
 
 def generation_states(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, StateRow]:
@@ -341,7 +344,8 @@ def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> 
     stmt = stmt.on_conflict_do_update(
         index_elements=["series_id"],
         set_={name: stmt.excluded[name] for name in
-              ("fingerprint", "tz_version", "generated_through", "reconciled_at")})
+              ("fingerprint", "tz_version", "generated_through", "reconciled_at", "as_of",
+               "desired_count", "warn_dates")})
     conn.execute(stmt, [row.__dict__ for row in rows])
 
 

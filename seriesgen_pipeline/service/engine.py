@@ -25,8 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from seriesgen_pipeline.core import conflicts as c
-from seriesgen_pipeline.core.generation import desired_sessions
-from seriesgen_pipeline.core.occurrences import Window, window_for
+from seriesgen_pipeline.core.generation import continued_sessions, desired_sessions
+from seriesgen_pipeline.core.occurrences import WarnDates, Window, count_occurrences, window_for
 from seriesgen_pipeline.core.reconcile import (
     ReconciliationPlan,
     SessionValues,
@@ -160,6 +160,7 @@ class _Work:
     busy_s: float = 0.0
     planned: tuple[SessionValues, ...] = ()  # the desired sessions this run plans
     continue_from: datetime | None = None  # set when only the slice beyond it is planned
+    dates: WarnDates = field(default_factory=WarnDates)  # behind the date-based warnings
     state: repo.StateRow | None = None  # written with the series' last chunk
 
 
@@ -205,10 +206,8 @@ def generate(
         work.append(_Work(snap, outcome, window))
         outcome.duration_ms = round((time.perf_counter() - started) * 1000)
     for start in range(0, len(work), settings.batch_series):
-        batch = [item for item in work[start:start + settings.batch_series] if _expand(item)]
-        if batch:
-            _run_batch(engine, batch, now=now, run_id=run_id, settings=settings,
-                       dry_run=dry_run)
+        batch = work[start:start + settings.batch_series]
+        _run_batch(engine, batch, now=now, run_id=run_id, settings=settings, dry_run=dry_run)
         for item in batch:  # the batch is written: let its rows go
             item.desired = item.planned = ()
             item.ops = []
@@ -218,16 +217,27 @@ def generate(
     return outcomes
 
 
-def _expand(item: _Work) -> bool:
-    """Expand the series over its window (pure core); a failure fails the series alone."""
+def _expand(item: _Work, state: repo.StateRow | None = None) -> bool:
+    """Expand the series over its window (pure core); a failure fails the series alone.
+
+    With ``state``, the series continues its last complete generation: only the
+    occurrences after ``state.generated_through`` are expanded, and the warnings
+    of the whole window come from those and the dates ``state`` carries.
+    """
     started = time.perf_counter()
     try:
-        wanted = desired_sessions(item.snapshot.valid(), item.window)
+        series = item.snapshot.valid()
+        if state is None:
+            wanted = desired_sessions(series, item.window)
+        else:
+            wanted = continued_sessions(series, item.window, since=state.generated_through,
+                                        carried=WarnDates.from_payload(state.warn_dates or {}))
     except Exception as exc:  # one bad series must not stop the others
         item.outcome.status = FAILED
         item.outcome.error = f"{type(exc).__name__}: {exc}"
         return False
     item.desired = wanted.sessions
+    item.dates = wanted.dates
     item.outcome.conflicts = wanted.conflicts
     item.busy_s = time.perf_counter() - started + item.outcome.duration_ms / 1000
     return True
@@ -277,7 +287,23 @@ def _continues(item: _Work, state: repo.StateRow | None, mark: datetime | None,
     return (state is not None and state.fingerprint == item.snapshot.fingerprint
             and state.tz_version == tz_version() and mark == state.generated_through
             and state.generated_through <= item.window.end
-            and now - state.reconciled_at < FULL_RECONCILE_EVERY)
+            and now - state.reconciled_at < FULL_RECONCILE_EVERY
+            and state.as_of is not None and state.as_of <= now
+            and state.desired_count is not None and state.warn_dates is not None)
+
+
+def _still_wanted(item: _Work, state: repo.StateRow, now: datetime) -> int | None:
+    """How many occurrences of ``[now, state.generated_through]`` the series wants.
+
+    ``state.desired_count`` counted them from ``state.as_of``; the ones that
+    started since are taken off. ``None`` when the rule cannot be expanded.
+    """
+    assert state.as_of is not None and state.desired_count is not None
+    try:
+        gone = count_occurrences(item.snapshot.valid(), state.as_of, now)
+    except Exception:  # the full expansion reports the error
+        return None
+    return state.desired_count - gone
 
 
 def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> list[_Work]:
@@ -285,40 +311,53 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> li
     with conn.begin():
         alive = repo.watermarks(conn, ids=ids)
         states = repo.generation_states(conn, ids=ids)
-        live = [w for w in batch if w.snapshot.spec.id in alive]
-        for item in batch:
-            if item.snapshot.spec.id not in alive:
-                item.outcome.status = SKIPPED
-                item.outcome.error = "the series was deleted during the run"
-        candidates = [w for w in live if _continues(w, states.get(w.snapshot.spec.id),
-                                                      alive[w.snapshot.spec.id], now)]
-        counts = repo.future_counts(conn, series_ids=[w.snapshot.spec.id for w in candidates],
-                                    since=now)
-        full_since: dict[int, tuple[datetime, str]] = {}
-        slice_since: dict[int, tuple[datetime, str]] = {}
-        protected: dict[int, int] = {}
-        for item in live:
-            sid = item.snapshot.spec.id
-            state = states.get(sid)
-            total, guarded = counts.get(sid, (0, 0))
-            if item in candidates and state is not None and total == sum(
-                    1 for d in item.desired if d.starts_at <= state.generated_through):
-                # Every earlier occurrence still has its row: plan only the new slice.
-                item.continue_from = state.generated_through
-                item.planned = tuple(d for d in item.desired
-                                     if d.starts_at > state.generated_through)
-                first = item.planned[0].occurrence_key if item.planned else _NO_KEY
-                slice_since[sid] = (state.generated_through + timedelta(microseconds=1), first)
-                protected[sid] = guarded
-                reconciled_at = state.reconciled_at
-            else:
-                item.planned = item.desired
-                first = item.planned[0].occurrence_key if item.planned else _NO_KEY
-                full_since[sid] = (now, first)
-                reconciled_at = now
-            fresh = repo.StateRow(sid, item.snapshot.fingerprint, tz_version(), item.window.end,
-                                  reconciled_at)
-            item.state = None if fresh == state else fresh
+    for item in batch:
+        if item.snapshot.spec.id not in alive:
+            item.outcome.status = SKIPPED
+            item.outcome.error = "the series was deleted during the run"
+    live = [w for w in batch if w.snapshot.spec.id in alive]
+    wanted: dict[int, int] = {}  # per continuing candidate: occurrences now..generated_through
+    for item in live:
+        sid = item.snapshot.spec.id
+        state = states.get(sid)
+        if state is not None and _continues(item, state, alive[sid], now):
+            count = _still_wanted(item, state, now)
+            if count is not None:
+                wanted[sid] = count
+    with conn.begin():
+        counts = repo.future_counts(conn, series_ids=list(wanted), since=now)
+    full_since: dict[int, tuple[datetime, str]] = {}
+    slice_since: dict[int, tuple[datetime, str]] = {}
+    protected: dict[int, int] = {}
+    expanded: list[_Work] = []
+    for item in live:
+        sid = item.snapshot.spec.id
+        state = states.get(sid)
+        total, guarded = counts.get(sid, (0, 0))
+        if state is not None and sid in wanted and total == wanted[sid]:
+            # Every earlier occurrence still has its row: plan only the new slice.
+            if not _expand(item, state):
+                continue
+            item.continue_from = state.generated_through
+            first = item.desired[0].occurrence_key if item.desired else _NO_KEY
+            slice_since[sid] = (state.generated_through + timedelta(microseconds=1), first)
+            protected[sid] = guarded
+            reconciled_at = state.reconciled_at
+            desired_count = wanted[sid] + len(item.desired)
+        else:
+            if not _expand(item):
+                continue
+            first = item.desired[0].occurrence_key if item.desired else _NO_KEY
+            full_since[sid] = (now, first)
+            reconciled_at = now
+            desired_count = len(item.desired)
+        item.planned = item.desired
+        expanded.append(item)
+        fresh = repo.StateRow(sid, item.snapshot.fingerprint, tz_version(), item.window.end,
+                              reconciled_at, now, desired_count, item.dates.to_payload())
+        item.state = None if fresh == state else fresh
+    live = expanded
+    with conn.begin():
         existing = repo.load_existing_sessions(conn, since=full_since)
         existing.update(repo.load_existing_sessions(conn, since=slice_since))
     for item in live:

@@ -48,6 +48,18 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each line."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(level: int = logging.INFO, *, if_unset: bool = False) -> None:
     """Send seriesgen's logs to standard error in the configured format.
 
@@ -58,7 +70,7 @@ def configure_logging(level: int = logging.INFO, *, if_unset: bool = False) -> N
         return
     as_json = os.environ.get("SERIESGEN_LOG_FORMAT") == "json"
     for logger in (log, series_log):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(_Formatter(as_json))
         # Replace our own handler; leave others (Dagster's capture handler) in place.
         logger.handlers[:] = [h for h in logger.handlers
