@@ -458,42 +458,100 @@ def replace_conflicts(conn: sa.Connection, *, series_keys: Sequence[str],
         conn.execute(sa.insert(conflicts_t), rows_part)
 
 
+# From this many series on, double bookings are found by one ordered scan of the
+# window per resource instead of one index probe per session.
+SCAN_DOUBLE_BOOKINGS_FROM = 200
+
+
 def find_double_bookings(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime,
                          until: datetime) -> list[Overlap]:
     """Scheduled sessions of ``series_ids`` starting in ``[since, until]`` that overlap a
     scheduled session of another series in the same branch and room (or instructor).
 
-    Sessions last at most a day, so the other session starts within a day before:
-    that bound keeps each probe a short index range scan.
+    Sessions last at most a day, so the other session starts within a day before.
+    For a few series, each of their sessions probes the room (instructor) index.
+    For many (a nightly run), one scan per resource in (branch, resource, start)
+    order marks the sessions that start before an earlier one has ended (a
+    running maximum of ``ends_at``); only those are probed. Both give the same
+    overlaps.
     """
-    found: list[Overlap] = []
+    ids = sorted(set(series_ids))
+    if len(ids) < SCAN_DOUBLE_BOOKINGS_FROM:
+        return _probe_double_bookings(conn, ids, since, until)
+    return _scan_double_bookings(conn, ids, since, until)
+
+
+def _overlap_join(conn: sa.Connection, resource: str) -> tuple[Any, Any, Any]:
+    """``(a, b, join)``: sessions ``b`` of another series overlapping ``a`` on ``resource``."""
     a = sessions_t.alias("a")
     b = sessions_t.alias("b")
     if conn.dialect.name == "sqlite":
         day_before = sa.func.datetime(a.c.starts_at, "-1 day")
     else:
         day_before = a.c.starts_at - sa.literal(timedelta(days=1), sa.Interval())
+    return a, b, sa.and_(
+        b.c.branch_id == a.c.branch_id,
+        b.c[resource] == a.c[resource],
+        b.c.origin_series_id != a.c.origin_series_id,
+        b.c.starts_at > day_before,
+        b.c.starts_at < a.c.ends_at,
+        b.c.ends_at > a.c.starts_at,
+        b.c.status == "scheduled",
+    )
+
+
+def _probe_double_bookings(conn: sa.Connection, ids: list[int], since: datetime,
+                           until: datetime) -> list[Overlap]:
+    found: list[Overlap] = []
     for resource in ("room", "instructor"):
-        for part in _slices(sorted(set(series_ids)), 2000):
+        a, b, join = _overlap_join(conn, resource)
+        for part in _slices(ids, 2000):
             query = (
                 sa.select(a.c.series_key, b.c.series_key, a.c[resource], a.c.occurrence_key,
-                          a.c.starts_at, b.c.starts_at, a.c.branch_id)
-                .join(b, sa.and_(
-                    b.c.branch_id == a.c.branch_id,
-                    b.c[resource] == a.c[resource],
-                    b.c.origin_series_id != a.c.origin_series_id,
-                    b.c.starts_at > day_before,
-                    b.c.starts_at < a.c.ends_at,
-                    b.c.ends_at > a.c.starts_at,
-                    b.c.status == "scheduled",
-                ))
+                          a.c.branch_id)
+                .join(b, join)
                 .where(a.c.origin_series_id.in_(part), a.c.starts_at >= since,
                        a.c.starts_at <= until, a.c.status == "scheduled",
                        a.c[resource].is_not(None))
             )
-            found.extend(Overlap(r[0], r[1], resource, r[2], r[3], r[6])
+            found.extend(Overlap(r[0], r[1], resource, r[2], r[3], r[4])
                          for r in conn.execute(query))
     return found
+
+
+def _scan_double_bookings(conn: sa.Connection, ids: list[int], since: datetime,
+                          until: datetime) -> list[Overlap]:
+    wanted = set(ids)
+    t = sessions_t
+    day = timedelta(days=1)
+    found: dict[tuple[int, int, str], Overlap] = {}
+    for resource in ("room", "instructor"):
+        ended_before = sa.func.max(t.c.ends_at).over(
+            partition_by=(t.c.branch_id, t.c[resource]), order_by=(t.c.starts_at, t.c.id),
+            rows=(None, -1))
+        ordered = (sa.select(t.c.id, t.c.starts_at, ended_before.label("ended_before"))
+                   .where(t.c.status == "scheduled", t.c[resource].is_not(None),
+                          t.c.starts_at >= since - day, t.c.starts_at <= until + day)
+                   .subquery())
+        marked = list(conn.execute(sa.select(ordered.c.id)
+                                   .where(ordered.c.ended_before > ordered.c.starts_at))
+                      .scalars())
+        a, b, join = _overlap_join(conn, resource)
+        for part in _slices(marked, 2000):
+            query = (sa.select(a.c.id, b.c.id, a.c.origin_series_id, b.c.origin_series_id,
+                               a.c.series_key, b.c.series_key, a.c.occurrence_key,
+                               b.c.occurrence_key, a.c.starts_at, b.c.starts_at,
+                               a.c[resource], a.c.branch_id)
+                     .join(b, join).where(a.c.id.in_(part), a.c.status == "scheduled"))
+            for r in conn.execute(query):
+                # The pair (a, b) stands for both series: each side, once.
+                for x, y, sid, key, other, occurrence, starts in (
+                        (r[0], r[1], r[2], r[4], r[5], r[6], r[8]),
+                        (r[1], r[0], r[3], r[5], r[4], r[7], r[9])):
+                    if sid in wanted and since <= starts <= until:
+                        found.setdefault((x, y, resource), Overlap(
+                            key, other, resource, r[10], occurrence, r[11]))
+    return list(found.values())
 
 
 def insert_notifications(conn: sa.Connection, *, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -1,0 +1,113 @@
+"""Double bookings found by index probes and by the ordered scan agree.
+
+Contract (``repository.find_double_bookings``): for a few series each session
+probes the room and instructor indexes; for many, one ordered scan per resource
+marks the sessions that start before an earlier one ended and only those are
+probed. Both return the same overlaps: here on data with a DST change, ties,
+back-to-back sessions, a cancelled session, another branch, and sessions outside
+the asked window; on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.service import engine as eng
+from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def seed(engine: sa.Engine) -> dict[str, int]:
+    seed_base(engine, horizon_days=14, open_time="00:00", close_time="00:00")
+    seed_branch(engine, "ny", timezone="America/New_York")
+    seed_branch(engine, "far", timezone="America/New_York")
+    start = date(2026, 2, 1)
+    ids = {
+        # 09:00 New York: 14:00Z until 03-07, 13:00Z from 03-08 (EDT).
+        "ny-nine": seed_series(engine, "ny-nine", branch="ny", recurrence="FREQ=DAILY",
+                               start_time="09:00", start_date=start, room="Hall",
+                               instructor="Ana"),
+        # 14:30 UTC, 30 min: overlaps ny-nine (14:00-15:00Z) only while New York is on EST.
+        "utc-half": seed_series(engine, "utc-half", branch="ny", recurrence="FREQ=DAILY",
+                                start_time="14:30", start_date=start, room="Hall",
+                                instructor="Ben", duration_minutes=30,
+                                config={"timezone": "UTC"}),
+        # Same start as ny-nine on Mondays, other room, same instructor: a tie.
+        "tie": seed_series(engine, "tie", branch="ny", recurrence="FREQ=WEEKLY;BYDAY=MO",
+                           start_time="09:00", start_date=start, room="Annex",
+                           instructor="Ana"),
+        # 10:00-10:30 New York: starts when ny-nine ends; touches utc-half (14:30-15:00Z)
+        # on both sides of the change (15:00Z EST, 14:00-14:30Z EDT): no overlap.
+        "next": seed_series(engine, "next", branch="ny", recurrence="FREQ=DAILY",
+                            start_time="10:00", start_date=start, room="Hall",
+                            instructor="Cy", duration_minutes=30),
+        # Same room name and times in another branch: not a double booking.
+        "far-nine": seed_series(engine, "far-nine", branch="far", recurrence="FREQ=DAILY",
+                                start_time="09:00", start_date=start, room="Hall",
+                                instructor="Ana"),
+        # Three in one slot on Wednesdays: every pair counts.
+        "wed-1": seed_series(engine, "wed-1", branch="ny", recurrence="FREQ=WEEKLY;BYDAY=WE",
+                             start_time="19:00", start_date=start, room="Loft",
+                             instructor="Dee"),
+        "wed-2": seed_series(engine, "wed-2", branch="ny", recurrence="FREQ=WEEKLY;BYDAY=WE",
+                             start_time="19:15", start_date=start, room="Loft",
+                             instructor="Eve"),
+        "wed-3": seed_series(engine, "wed-3", branch="ny", recurrence="FREQ=WEEKLY;BYDAY=WE",
+                             start_time="19:30", start_date=start, room="Loft",
+                             instructor="Fay"),
+    }
+    snaps = eng.take_snapshots(engine, keys=None, now=NOW, run_id="seed")
+    eng.generate(engine, snaps.values(), now=NOW, run_id="seed")
+    # A cancelled wed-3 session no longer books the loft on 03-11.
+    execute(engine, "UPDATE class_sessions SET status = 'cancelled' "
+                    "WHERE series_key = 'wed-3' AND occurrence_key = '2026-03-11'")
+    return ids
+
+
+def both(conn: sa.Connection, ids: list[int], since: datetime, until: datetime,
+         monkeypatch: pytest.MonkeyPatch) -> list[repo.Overlap]:
+    monkeypatch.setattr(repo, "SCAN_DOUBLE_BOOKINGS_FROM", 10_000)
+    probed = sorted(repo.find_double_bookings(conn, series_ids=ids, since=since, until=until),
+                    key=repr)
+    monkeypatch.setattr(repo, "SCAN_DOUBLE_BOOKINGS_FROM", 0)
+    scanned = sorted(repo.find_double_bookings(conn, series_ids=ids, since=since,
+                                               until=until), key=repr)
+    assert scanned == probed
+    return scanned
+
+
+def test_probe_and_scan_agree(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = seed(engine)
+    until = NOW + timedelta(days=14)
+    with engine.connect() as conn:
+        overlaps = both(conn, list(ids.values()), NOW, until, monkeypatch)
+        # Only some series asked, and a narrower window.
+        narrow = both(conn, [ids["utc-half"], ids["wed-2"]], NOW + timedelta(days=3),
+                      NOW + timedelta(days=10), monkeypatch)
+
+    def dates(key: str, other: str, resource: str, found: list[repo.Overlap]) -> list[str]:
+        return sorted(o.occurrence_key for o in found if (o.series_key, o.other_series_key,
+                                                          o.resource) == (key, other, resource))
+
+    # Window 03-01 12:00Z .. 03-15 12:00Z: ny-nine from 03-02 (03-01 14:00Z is in, too).
+    est = ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05",
+           "2026-03-06", "2026-03-07"]
+    assert dates("ny-nine", "utc-half", "room", overlaps) == est
+    assert dates("utc-half", "ny-nine", "room", overlaps) == est
+    assert dates("ny-nine", "tie", "instructor", overlaps) == ["2026-03-02", "2026-03-09"]
+    assert dates("tie", "ny-nine", "instructor", overlaps) == ["2026-03-02", "2026-03-09"]
+    assert not [o for o in overlaps if "next" in (o.series_key, o.other_series_key)]
+    assert not [o for o in overlaps if "far-nine" in (o.series_key, o.other_series_key)]
+    assert dates("wed-1", "wed-2", "room", overlaps) == ["2026-03-04", "2026-03-11"]
+    assert dates("wed-1", "wed-3", "room", overlaps) == ["2026-03-04"]  # 03-11 cancelled
+    assert dates("wed-3", "wed-2", "room", overlaps) == ["2026-03-04"]
+    # The narrow ask: 03-04 12:00Z .. 03-11 12:00Z, utc-half and wed-2 only.
+    assert {o.series_key for o in narrow} == {"utc-half", "wed-2"}
+    assert dates("utc-half", "ny-nine", "room", narrow) == [
+        "2026-03-04", "2026-03-05", "2026-03-06", "2026-03-07"]
+    assert dates("wed-2", "wed-1", "room", narrow) == ["2026-03-04"]
