@@ -12,7 +12,12 @@ from seriesgen_pipeline.core import conflicts as c
 from seriesgen_pipeline.core.clock import parse_hhmm
 from seriesgen_pipeline.core.recurrence import expand_dates, first_date
 from seriesgen_pipeline.core.series import ValidSeries
-from seriesgen_pipeline.core.timezones import LocalTimeKind, load_zone, place_local_time
+from seriesgen_pipeline.core.timezones import (
+    LocalTimeKind,
+    PlacedTime,
+    load_zone,
+    place_local_time,
+)
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,7 @@ def _scan(series: ValidSeries, window: Window) -> tuple[tuple[Occurrence, ...], 
         if day in exdates:
             continue
         wall = datetime.combine(day, start_time)
-        placed = _place(wall, zone, duration, hours)
+        placed = _place(wall, zone)
         if placed.utc is None or placed.local is None:
             if _in_window(wall, zone, window):
                 dropped.append(day)
@@ -161,24 +166,22 @@ def _scan(series: ValidSeries, window: Window) -> tuple[tuple[Occurrence, ...], 
             shifted.append(day)
         elif placed.kind is LocalTimeKind.AMBIGUOUS:
             ambiguous.append(day)
-        if placed.outside:
+        ends_at = placed.utc + duration
+        if _outside_hours(placed.local, ends_at.astimezone(zone), *hours):
             outside.append(day)
-        occurrences.append(Occurrence(placed.key, placed.utc, placed.ends_at, placed.local))
+        occurrences.append(Occurrence(day.isoformat(), placed.utc, ends_at, placed.local))
     return tuple(occurrences), WarnDates(tuple(closed), tuple(shifted), tuple(dropped),
                                          tuple(ambiguous), tuple(outside))
 
 
 def _still_inside(series: ValidSeries, dates: WarnDates, window: Window) -> WarnDates:
     """The dates of ``dates`` whose occurrence still starts inside ``window``."""
-    config = series.config
-    zone = load_zone(config.timezone)
+    zone = load_zone(series.config.timezone)
     start_time = parse_hhmm(series.spec.start_time)
-    duration = timedelta(minutes=series.duration_minutes)
-    hours = (config.open_time, config.close_time)
 
     def inside(day: date) -> bool:
         wall = datetime.combine(day, start_time)
-        placed = _place(wall, zone, duration, hours)
+        placed = _place(wall, zone)
         if placed.utc is None:
             return _in_window(wall, zone, window)
         return window.start <= placed.utc <= window.end
@@ -187,32 +190,12 @@ def _still_inside(series: ValidSeries, dates: WarnDates, window: Window) -> Warn
                        for name in _WARN_KINDS))
 
 
-@dataclass(frozen=True)
-class _Placed:
-    kind: LocalTimeKind
-    utc: datetime | None
-    local: datetime | None
-    ends_at: datetime
-    outside: bool
-    key: str
-
-
-@lru_cache(maxsize=262_144)
-def _place(wall: datetime, zone: ZoneInfo, duration: timedelta,
-           hours: tuple[time, time]) -> _Placed:
-    """One occurrence's instants and business-hours verdict (pure, so cached).
-
-    Series of one zone share start times, dates, durations and hours: a night of
-    10,000 series places about 1.5 M wall times, a few tens of thousands of them
-    distinct.
-    """
-    placed = place_local_time(wall, zone)
-    if placed.utc is None or placed.local is None:
-        return _Placed(placed.kind, None, None, wall, False, "")
-    ends_at = placed.utc + duration
-    outside = _outside_hours(placed.local, ends_at.astimezone(zone), *hours)
-    return _Placed(placed.kind, placed.utc, placed.local, ends_at, outside,
-                   wall.date().isoformat())
+@lru_cache(maxsize=131_072)
+def _place(wall: datetime, zone: ZoneInfo) -> PlacedTime:
+    """``place_local_time``, cached: it is pure, and series of one zone share start
+    times and dates (a night of 10,000 series places about 1.5 M wall times, a
+    few tens of thousands of them distinct)."""
+    return place_local_time(wall, zone)
 
 
 def _in_window(wall: datetime, zone: object, window: Window) -> bool:

@@ -117,7 +117,8 @@ def _positive(text: str, parts: dict[str, str], name: str, *, default: int | Non
     return int(raw)
 
 
-def _build(rule: RecurrenceRule, start: date, end: date | None) -> du.rrule:
+def _build(rule: RecurrenceRule, start: date, end: date | None, *,
+           bymonthday: tuple[int, ...] = ()) -> du.rrule:
     weekdays = [
         _WEEKDAYS[code](ordinal) if ordinal is not None else _WEEKDAYS[code]
         for ordinal, code in rule.byday
@@ -127,7 +128,7 @@ def _build(rule: RecurrenceRule, start: date, end: date | None) -> du.rrule:
         dtstart=datetime.combine(start, time()),
         interval=rule.interval,
         byweekday=weekdays or None,
-        bymonthday=list(rule.bymonthday) or None,
+        bymonthday=list(bymonthday or rule.bymonthday) or None,
         count=rule.count,
         # dateutil deprecates COUNT with UNTIL; with COUNT the caller cuts at end_date.
         until=datetime.combine(end, time()) if end is not None and rule.count is None else None,
@@ -154,12 +155,38 @@ def expand_dates(
     high = to_date if end_date is None else min(to_date, end_date)
     if high < low:
         return
-    expanded = _build(rule, start_date, end_date)
+    anchor, bymonthday = _anchor(rule, start_date, low)
+    expanded = _build(rule, anchor, end_date, bymonthday=bymonthday)
     for moment in expanded.xafter(datetime.combine(low, time()), inc=True):
         day = moment.date()
         if day > high:
             return
         yield day
+
+
+def _anchor(rule: RecurrenceRule, start: date, low: date) -> tuple[date, tuple[int, ...]]:
+    """A start no later than ``low`` from which the rule schedules the same dates
+    from ``low`` on, and the BYMONTHDAY that keeps them so.
+
+    The rule's dates form a lattice anchored on ``start`` (every INTERVAL days,
+    weeks or months); moving the start forward by whole intervals keeps the
+    lattice, so the expansion need not walk the series' whole past to reach a
+    window. A MONTHLY rule that takes its day of month from the start keeps it
+    through an explicit BYMONTHDAY. ``COUNT`` counts from the first date: its
+    start stays.
+    """
+    if rule.count is not None or low <= start:
+        return start, ()
+    if rule.freq in ("DAILY", "WEEKLY"):
+        step = rule.interval * (1 if rule.freq == "DAILY" else 7)
+        return start + timedelta(days=(low - start).days // step * step), ()
+    months = (low.year - start.year) * 12 + low.month - start.month
+    shift = months // rule.interval * rule.interval
+    if shift == 0:
+        return start, ()
+    index = start.year * 12 + start.month - 1 + shift
+    bymonthday = () if rule.byday or rule.bymonthday else (start.day,)
+    return date(index // 12, index % 12 + 1, 1), bymonthday
 
 
 def first_date(rule: RecurrenceRule, *, start_date: date, end_date: date | None,

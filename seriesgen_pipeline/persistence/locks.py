@@ -35,9 +35,10 @@ def series_locks(conn: sa.Connection, series_ids: Sequence[int]) -> Iterator[Non
 
 @contextmanager
 def _advisory(conn: sa.Connection, ids: list[int]) -> Iterator[None]:
-    stmt = sa.text("SELECT pg_advisory_lock(:ns, :sid)")
-    for sid in ids:
-        conn.execute(stmt, {"ns": _LOCK_NAMESPACE, "sid": sid})
+    # One round trip: the ordered subquery feeds the locks in id order.
+    stmt = sa.text("SELECT count(pg_advisory_lock(:ns, sid)) FROM "
+                   "(SELECT unnest(CAST(:ids AS integer[])) AS sid ORDER BY 1) AS ordered")
+    conn.execute(stmt, {"ns": _LOCK_NAMESPACE, "ids": ids})
     conn.commit()
     try:
         yield

@@ -15,9 +15,11 @@ off a calendar, not computed with the code under test.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import pytest
+from dateutil import rrule as rr
 
 from seriesgen_pipeline.core.errors import InvalidRecurrenceError
 from seriesgen_pipeline.core.recurrence import (
@@ -269,3 +271,48 @@ def test_first_date_finds_the_first_non_skipped_date() -> None:
     assert first_date(rule, start_date=d("2026-01-01"), end_date=d("2026-01-04")) is None
     feb = parse_rule("FREQ=MONTHLY;BYMONTHDAY=31")
     assert first_date(feb, start_date=d("2026-02-01"), end_date=d("2026-02-28")) is None
+
+
+# The expansion starts its walk at a later start on the rule's lattice (whole
+# intervals after start_date) instead of walking the series' whole past. The
+# reference below is dateutil itself, from the true start_date, cut to the window.
+_REFERENCE_RULES = [
+    ("FREQ=DAILY", {"freq": rr.DAILY}),
+    ("FREQ=DAILY;INTERVAL=3", {"freq": rr.DAILY, "interval": 3}),
+    ("FREQ=DAILY;INTERVAL=2;BYDAY=MO,TH", {"freq": rr.DAILY, "interval": 2,
+                                           "byweekday": [rr.MO, rr.TH]}),
+    ("FREQ=WEEKLY", {"freq": rr.WEEKLY}),
+    ("FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,SA", {"freq": rr.WEEKLY, "interval": 2,
+                                            "byweekday": [rr.TU, rr.SA]}),
+    ("FREQ=WEEKLY;INTERVAL=3", {"freq": rr.WEEKLY, "interval": 3}),
+    ("FREQ=MONTHLY", {"freq": rr.MONTHLY}),
+    ("FREQ=MONTHLY;INTERVAL=2", {"freq": rr.MONTHLY, "interval": 2}),
+    ("FREQ=MONTHLY;INTERVAL=3;BYDAY=-1FR", {"freq": rr.MONTHLY, "interval": 3,
+                                            "byweekday": [rr.FR(-1)]}),
+    ("FREQ=MONTHLY;BYMONTHDAY=31", {"freq": rr.MONTHLY, "bymonthday": [31]}),
+    ("FREQ=MONTHLY;INTERVAL=5;BYMONTHDAY=1,-1", {"freq": rr.MONTHLY, "interval": 5,
+                                                 "bymonthday": [1, -1]}),
+    ("FREQ=WEEKLY;BYDAY=MO;COUNT=40", {"freq": rr.WEEKLY, "byweekday": [rr.MO],
+                                       "count": 40}),
+]
+
+
+@pytest.mark.parametrize(("text", "params"), _REFERENCE_RULES,
+                         ids=[text for text, _ in _REFERENCE_RULES])
+def test_windows_far_from_the_start_match_dateutil_from_the_start(
+        text: str, params: dict[str, Any]) -> None:
+    rule = parse_rule(text)
+    # Starts on the 29th-31st (months without that day) and mid-week; windows
+    # months and years later, a few days to a year long.
+    for start in (date(2023, 1, 31), date(2023, 8, 29), date(2024, 2, 29), date(2024, 5, 15)):
+        reference = [d.date() for d in rr.rrule(dtstart=datetime.combine(start, time()),
+                                                cache=False, **params)
+                     .between(datetime.combine(date(2023, 1, 1), time()),
+                              datetime.combine(date(2031, 1, 1), time()), inc=True)]
+        for low, days in ((date(2024, 3, 1), 14), (date(2025, 7, 17), 365),
+                          (date(2026, 12, 30), 3), (date(2029, 2, 28), 40)):
+            high = low + timedelta(days=days)
+            got = list(expand_dates(rule, start_date=start, end_date=None, from_date=low,
+                                    to_date=high))
+            want = [d for d in reference if low <= d <= high]
+            assert got == want, (text, start, low)
