@@ -102,11 +102,11 @@ def expand_occurrences(series: ValidSeries, window: Window) -> Expansion:
     occurrences outside business hours are generated and reported.
     """
     occurrences, dates = _scan(series, window)
-    return Expansion(occurrences, _warnings(series, dates), dates)
+    return Expansion(occurrences, _warnings(series, dates, known_some=bool(occurrences)), dates)
 
 
 def continue_expansion(series: ValidSeries, window: Window, *, since: datetime,
-                       carried: WarnDates) -> Expansion:
+                       carried: WarnDates, known_some: bool = False) -> Expansion:
     """The occurrences of ``window`` after ``since``, with the warnings of all of ``window``.
 
     ``carried`` are the warning dates of an earlier expansion of the same series
@@ -114,13 +114,16 @@ def continue_expansion(series: ValidSeries, window: Window, *, since: datetime,
     Together with the dates found after ``since``, the dates of ``carried`` still
     inside ``window`` give exactly the warnings a full ``expand_occurrences`` of
     ``window`` reports, at the cost of expanding only ``(since, window.end]``.
+    ``known_some``: the caller knows the series has an occurrence (no need to
+    look for one to rule out ``NO_OCCURRENCES``).
     """
     later = Window(since + timedelta(microseconds=1), window.end)
     occurrences, found = _scan(series, later)
     kept = _still_inside(series, carried, window)
     dates = WarnDates(*(tuple(sorted({*getattr(kept, name), *getattr(found, name)}))
                         for name in _WARN_KINDS))
-    return Expansion(occurrences, _warnings(series, dates), dates)
+    return Expansion(occurrences, _warnings(series, dates,
+                                           known_some=known_some or bool(occurrences)), dates)
 
 
 def count_occurrences(series: ValidSeries, start: datetime, end: datetime) -> int:
@@ -179,7 +182,13 @@ def _still_inside(series: ValidSeries, dates: WarnDates, window: Window) -> Warn
     zone = load_zone(series.config.timezone)
     start_time = parse_hhmm(series.spec.start_time)
 
+    # A local date at least two days after the window's first UTC date starts
+    # after it in any zone; carried dates end no later than the window does.
+    surely_inside = window.start.date() + timedelta(days=2)
+
     def inside(day: date) -> bool:
+        if day >= surely_inside:
+            return True
         wall = datetime.combine(day, start_time)
         placed = _place(wall, zone)
         if placed.utc is None:
@@ -217,7 +226,8 @@ def _outside_hours(local_start: datetime, local_end: datetime, open_time: time,
     return not closes_at_midnight and local_end.time() > close_time
 
 
-def _warnings(series: ValidSeries, dates: WarnDates) -> tuple[c.Conflict, ...]:
+def _warnings(series: ValidSeries, dates: WarnDates, *, known_some: bool
+              ) -> tuple[c.Conflict, ...]:
     spec, config = series.spec, series.config
     zone = config.timezone
     key = spec.key
@@ -267,8 +277,8 @@ def _warnings(series: ValidSeries, dates: WarnDates) -> tuple[c.Conflict, ...]:
                  "close_time": f"{config.close_time:%H:%M}"},
         ))
     skip = frozenset(spec.exdates) | config.closed_dates
-    if first_date(series.rule, start_date=spec.start_date, end_date=spec.end_date,
-                  skip=skip) is None:
+    if not known_some and first_date(series.rule, start_date=spec.start_date,
+                                     end_date=spec.end_date, skip=skip) is None:
         found.append(c.Conflict(
             key, c.NO_OCCURRENCES, c.WARN,
             f"the rule {spec.recurrence!r} schedules no session between {spec.start_date} and "

@@ -217,7 +217,8 @@ def generate(
     return outcomes
 
 
-def _expand(item: _Work, state: repo.StateRow | None = None) -> bool:
+def _expand(item: _Work, state: repo.StateRow | None = None, *, known_some: bool = False
+            ) -> bool:
     """Expand the series over its window (pure core); a failure fails the series alone.
 
     With ``state``, the series continues its last complete generation: only the
@@ -231,7 +232,8 @@ def _expand(item: _Work, state: repo.StateRow | None = None) -> bool:
             wanted = desired_sessions(series, item.window)
         else:
             wanted = continued_sessions(series, item.window, since=state.generated_through,
-                                        carried=WarnDates.from_payload(state.warn_dates or {}))
+                                        carried=WarnDates.from_payload(state.warn_dates or {}),
+                                        known_some=known_some)
     except Exception as exc:  # one bad series must not stop the others
         item.outcome.status = FAILED
         item.outcome.error = f"{type(exc).__name__}: {exc}"
@@ -336,7 +338,7 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> li
         total, guarded = counts.get(sid, (0, 0))
         if state is not None and sid in wanted and total == wanted[sid]:
             # Every earlier occurrence still has its row: plan only the new slice.
-            if not _expand(item, state):
+            if not _expand(item, state, known_some=wanted[sid] > 0):
                 continue
             item.continue_from = state.generated_through
             first = item.desired[0].occurrence_key if item.desired else _NO_KEY

@@ -68,6 +68,10 @@ def seed(engine: sa.Engine) -> None:
                 room="L2", instructor="G")
     seed_series(engine, "syd-fold", branch="syd", recurrence="FREQ=DAILY", start_time="02:30",
                 start_date=start, room="S1", instructor="H")
+    # Every date an exdate: NO_OCCURRENCES on every night.
+    seed_series(engine, "ny-none", branch="ny", recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=2",
+                start_time="11:00", start_date=date(2026, 3, 2), room="R6", instructor="I",
+                exdates=[date(2026, 3, 2), date(2026, 3, 9)])
 
 
 def night(engine: sa.Engine, now: datetime, run_id: str) -> dict[str, tuple[Any, ...]]:
@@ -119,6 +123,7 @@ def test_incremental_nights_match_full_reconciles(tmp_path: Path) -> None:
         for engine in engines:
             engine.dispose()
     assert incremental_nights >= 30, incremental_nights
+    assert [c[1] for c in conflicts(a) if c[0] == "ny-none"] == ["NO_OCCURRENCES"]
 
 
 def test_warnings_on_an_incremental_night_cover_the_whole_window(tmp_path: Path) -> None:
