@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from seriesgen_pipeline.core import conflicts as c
@@ -47,11 +48,12 @@ class Window:
 
 @dataclass(frozen=True)
 class WarnDates:
-    """The local dates behind a series' date-based warnings in one window.
+    """What is behind a series' warnings in one window, apart from double bookings.
 
-    What a later run needs to report the warnings of a whole window after
-    expanding only the part of it beyond the previous window (see
-    ``continue_expansion``). Plain lists of dates, so it can be stored.
+    The local dates of the date-based warnings, and whether the rule schedules no
+    session at all: what a later run needs to report the warnings of a whole
+    window after expanding only the part of it beyond the previous window (see
+    ``continue_expansion``). Plain values, so it can be stored.
     """
 
     closed: tuple[date, ...] = ()
@@ -59,20 +61,30 @@ class WarnDates:
     dropped: tuple[date, ...] = ()
     ambiguous: tuple[date, ...] = ()
     outside: tuple[date, ...] = ()
+    no_occurrences: bool = False
 
-    def to_payload(self) -> dict[str, list[str]]:
+    def to_payload(self) -> dict[str, Any]:
         """A JSON-able form."""
-        return {name: [d.isoformat() for d in getattr(self, name)] for name in _WARN_KINDS
-                if getattr(self, name)}
+        payload: dict[str, Any] = {name: [d.isoformat() for d in getattr(self, name)]
+                                   for name in _WARN_KINDS if getattr(self, name)}
+        if self.no_occurrences:
+            payload["no_occurrences"] = True
+        return payload
 
     @classmethod
-    def from_payload(cls, payload: dict[str, list[str]]) -> WarnDates:
+    def from_payload(cls, payload: dict[str, Any]) -> WarnDates:
         """The inverse of ``to_payload``."""
-        return cls(**{name: tuple(date.fromisoformat(d) for d in payload.get(name, ()))
-                      for name in _WARN_KINDS})
+        return _warn_dates({name: tuple(date.fromisoformat(d) for d in payload.get(name, ()))
+                            for name in _WARN_KINDS},
+                           bool(payload.get("no_occurrences", False)))
 
 
 _WARN_KINDS = ("closed", "shifted", "dropped", "ambiguous", "outside")
+
+
+def _warn_dates(by_kind: dict[str, tuple[date, ...]], no_occurrences: bool) -> WarnDates:
+    return WarnDates(by_kind["closed"], by_kind["shifted"], by_kind["dropped"],
+                     by_kind["ambiguous"], by_kind["outside"], no_occurrences)
 
 
 @dataclass(frozen=True)
@@ -102,11 +114,18 @@ def expand_occurrences(series: ValidSeries, window: Window) -> Expansion:
     occurrences outside business hours are generated and reported.
     """
     occurrences, dates = _scan(series, window)
-    return Expansion(occurrences, _warnings(series, dates, known_some=bool(occurrences)), dates)
+    spec, config = series.spec, series.config
+    # An occurrence in the window is a date of the span that is neither an exdate
+    # nor closed: only without one is the whole span searched.
+    none = not occurrences and first_date(
+        series.rule, start_date=spec.start_date, end_date=spec.end_date,
+        skip=frozenset(spec.exdates) | config.closed_dates) is None
+    dates = replace(dates, no_occurrences=none)
+    return Expansion(occurrences, _warnings(series, dates), dates)
 
 
 def continue_expansion(series: ValidSeries, window: Window, *, since: datetime,
-                       carried: WarnDates, known_some: bool = False) -> Expansion:
+                       carried: WarnDates) -> Expansion:
     """The occurrences of ``window`` after ``since``, with the warnings of all of ``window``.
 
     ``carried`` are the warning dates of an earlier expansion of the same series
@@ -114,24 +133,15 @@ def continue_expansion(series: ValidSeries, window: Window, *, since: datetime,
     Together with the dates found after ``since``, the dates of ``carried`` still
     inside ``window`` give exactly the warnings a full ``expand_occurrences`` of
     ``window`` reports, at the cost of expanding only ``(since, window.end]``.
-    ``known_some``: the caller knows the series has an occurrence (no need to
-    look for one to rule out ``NO_OCCURRENCES``).
+    Whether the rule schedules nothing at all does not depend on the window: it
+    is carried as it is.
     """
     later = Window(since + timedelta(microseconds=1), window.end)
     occurrences, found = _scan(series, later)
     kept = _still_inside(series, carried, window)
-    dates = WarnDates(*(tuple(sorted({*getattr(kept, name), *getattr(found, name)}))
-                        for name in _WARN_KINDS))
-    return Expansion(occurrences, _warnings(series, dates,
-                                           known_some=known_some or bool(occurrences)), dates)
-
-
-def count_occurrences(series: ValidSeries, start: datetime, end: datetime) -> int:
-    """How many occurrences start in ``[start, end)``."""
-    if end <= start:
-        return 0
-    occurrences, _ = _scan(series, Window(start, end))
-    return sum(1 for occ in occurrences if occ.starts_at < end)
+    dates = _warn_dates({name: tuple(sorted({*getattr(kept, name), *getattr(found, name)}))
+                         for name in _WARN_KINDS}, carried.no_occurrences)
+    return Expansion(occurrences, _warnings(series, dates), dates)
 
 
 def _scan(series: ValidSeries, window: Window) -> tuple[tuple[Occurrence, ...], WarnDates]:
@@ -195,8 +205,8 @@ def _still_inside(series: ValidSeries, dates: WarnDates, window: Window) -> Warn
             return _in_window(wall, zone, window)
         return window.start <= placed.utc <= window.end
 
-    return WarnDates(*(tuple(d for d in getattr(dates, name) if inside(d))
-                       for name in _WARN_KINDS))
+    return _warn_dates({name: tuple(d for d in getattr(dates, name) if inside(d))
+                        for name in _WARN_KINDS}, dates.no_occurrences)
 
 
 @lru_cache(maxsize=131_072)
@@ -226,8 +236,7 @@ def _outside_hours(local_start: datetime, local_end: datetime, open_time: time,
     return not closes_at_midnight and local_end.time() > close_time
 
 
-def _warnings(series: ValidSeries, dates: WarnDates, *, known_some: bool
-              ) -> tuple[c.Conflict, ...]:
+def _warnings(series: ValidSeries, dates: WarnDates) -> tuple[c.Conflict, ...]:
     spec, config = series.spec, series.config
     zone = config.timezone
     key = spec.key
@@ -276,9 +285,7 @@ def _warnings(series: ValidSeries, dates: WarnDates, *, known_some: bool
                  "open_time": f"{config.open_time:%H:%M}",
                  "close_time": f"{config.close_time:%H:%M}"},
         ))
-    skip = frozenset(spec.exdates) | config.closed_dates
-    if not known_some and first_date(series.rule, start_date=spec.start_date,
-                                     end_date=spec.end_date, skip=skip) is None:
+    if dates.no_occurrences:
         found.append(c.Conflict(
             key, c.NO_OCCURRENCES, c.WARN,
             f"the rule {spec.recurrence!r} schedules no session between {spec.start_date} and "

@@ -253,10 +253,11 @@ class GenerationState(Base):
     tz_version: Mapped[str] = mapped_column(sa.String(32))
     generated_through: Mapped[datetime] = mapped_column(UTCDateTime)
     reconciled_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The ``now`` of the run that wrote the row; how many occurrences the series
-    # wanted from then through ``generated_through``; the dates behind its
-    # date-based warnings (closed, shifted, dropped, ambiguous, outside hours) in
-    # that span. NULL in rows written before migration 0003: a full reconcile.
+    # The ``now`` of the run that wrote the row; how many rows the series had
+    # starting at or after it once that run's writes were committed (counted in the
+    # same transaction: a later difference means rows were added or removed since);
+    # what is behind its warnings (dates of the date-based ones, no occurrence at
+    # all). NULL in rows written before migration 0003: a full reconcile.
     as_of: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    desired_count: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    row_count: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
     warn_dates: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)

@@ -321,7 +321,7 @@ class StateRow:
     generated_through: datetime
     reconciled_at: datetime
     as_of: datetime | None = None
-    desired_count: int | None = None
+    row_count: int | None = None
     warn_dates: dict[str, Any] | None = None
 
 
@@ -336,7 +336,11 @@ def generation_states(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, S
 
 
 def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> None:
-    """Insert or replace generation states."""
+    """Insert or replace generation states; ``row_count`` is counted here.
+
+    ``row_count`` is the number of the series' rows starting at or after
+    ``as_of`` as this transaction sees them (the rows given carry no count).
+    """
     if not rows:
         return
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -345,21 +349,36 @@ def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> 
         index_elements=["series_id"],
         set_={name: stmt.excluded[name] for name in
               ("fingerprint", "tz_version", "generated_through", "reconciled_at", "as_of",
-               "desired_count", "warn_dates")})
-    conn.execute(stmt, [row.__dict__ for row in rows])
+               "row_count", "warn_dates")})
+    conn.execute(stmt, [{**row.__dict__, "row_count": None} for row in rows])
+    counted = (sa.select(sa.func.count()).select_from(sessions_t)
+               .where(sessions_t.c.origin_series_id == state_t.c.series_id,
+                      sessions_t.c.starts_at >= state_t.c.as_of)
+               .scalar_subquery())
+    for part in _slices(sorted(row.series_id for row in rows), 5000):
+        conn.execute(sa.update(state_t).where(state_t.c.series_id.in_(part))
+                     .values(row_count=counted))
 
 
-def future_counts(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime
-                  ) -> dict[int, tuple[int, int]]:
-    """Per series: its sessions starting at or after ``since``, and how many are protected."""
+def row_counts(conn: sa.Connection, *, since: Mapping[int, datetime], protected_since: datetime
+               ) -> dict[int, tuple[int, int]]:
+    """Per series id: its rows starting at or after its instant in ``since``, and how
+    many of its rows starting at or after ``protected_since`` are protected."""
     out: dict[int, tuple[int, int]] = {}
-    protected = sa.case((_UNPROTECTED, 0), else_=1)
-    for part in _slices(sorted(set(series_ids)), 2000):
-        query = (sa.select(sessions_t.c.origin_series_id, sa.func.count(),
-                           sa.func.sum(protected))
-                 .where(sessions_t.c.origin_series_id.in_(part), sessions_t.c.starts_at >= since)
-                 .group_by(sessions_t.c.origin_series_id))
-        out.update({sid: (int(n), int(p or 0)) for sid, n, p in conn.execute(query).all()})
+    by_instant: dict[datetime, list[int]] = defaultdict(list)
+    for sid, instant in since.items():
+        by_instant[instant].append(sid)
+    for instant, ids in by_instant.items():
+        low = min(instant, protected_since)
+        counted = sa.func.sum(sa.case((sessions_t.c.starts_at >= instant, 1), else_=0))
+        guarded = sa.func.sum(sa.case((sa.and_(sessions_t.c.starts_at >= protected_since,
+                                               sa.not_(_UNPROTECTED)), 1), else_=0))
+        for part in _slices(sorted(ids), 2000):
+            query = (sa.select(sessions_t.c.origin_series_id, counted, guarded)
+                     .where(sessions_t.c.origin_series_id.in_(part),
+                            sessions_t.c.starts_at >= low)
+                     .group_by(sessions_t.c.origin_series_id))
+            out.update({sid: (int(n or 0), int(p or 0)) for sid, n, p in conn.execute(query)})
     return out
 
 

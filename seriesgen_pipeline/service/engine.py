@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 
 from seriesgen_pipeline.core import conflicts as c
 from seriesgen_pipeline.core.generation import continued_sessions, desired_sessions
-from seriesgen_pipeline.core.occurrences import WarnDates, Window, count_occurrences, window_for
+from seriesgen_pipeline.core.occurrences import WarnDates, Window, window_for
 from seriesgen_pipeline.core.reconcile import (
     ReconciliationPlan,
     SessionValues,
@@ -217,8 +218,7 @@ def generate(
     return outcomes
 
 
-def _expand(item: _Work, state: repo.StateRow | None = None, *, known_some: bool = False
-            ) -> bool:
+def _expand(item: _Work, state: repo.StateRow | None = None) -> bool:
     """Expand the series over its window (pure core); a failure fails the series alone.
 
     With ``state``, the series continues its last complete generation: only the
@@ -232,8 +232,7 @@ def _expand(item: _Work, state: repo.StateRow | None = None, *, known_some: bool
             wanted = desired_sessions(series, item.window)
         else:
             wanted = continued_sessions(series, item.window, since=state.generated_through,
-                                        carried=WarnDates.from_payload(state.warn_dates or {}),
-                                        known_some=known_some)
+                                        carried=WarnDates.from_payload(state.warn_dates or {}))
     except Exception as exc:  # one bad series must not stop the others
         item.outcome.status = FAILED
         item.outcome.error = f"{type(exc).__name__}: {exc}"
@@ -291,21 +290,7 @@ def _continues(item: _Work, state: repo.StateRow | None, mark: datetime | None,
             and state.generated_through <= item.window.end
             and now - state.reconciled_at < FULL_RECONCILE_EVERY
             and state.as_of is not None and state.as_of <= now
-            and state.desired_count is not None and state.warn_dates is not None)
-
-
-def _still_wanted(item: _Work, state: repo.StateRow, now: datetime) -> int | None:
-    """How many occurrences of ``[now, state.generated_through]`` the series wants.
-
-    ``state.desired_count`` counted them from ``state.as_of``; the ones that
-    started since are taken off. ``None`` when the rule cannot be expanded.
-    """
-    assert state.as_of is not None and state.desired_count is not None
-    try:
-        gone = count_occurrences(item.snapshot.valid(), state.as_of, now)
-    except Exception:  # the full expansion reports the error
-        return None
-    return state.desired_count - gone
+            and state.row_count is not None and state.warn_dates is not None)
 
 
 def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> list[_Work]:
@@ -318,16 +303,13 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> li
             item.outcome.status = SKIPPED
             item.outcome.error = "the series was deleted during the run"
     live = [w for w in batch if w.snapshot.spec.id in alive]
-    wanted: dict[int, int] = {}  # per continuing candidate: occurrences now..generated_through
-    for item in live:
-        sid = item.snapshot.spec.id
-        state = states.get(sid)
-        if state is not None and _continues(item, state, alive[sid], now):
-            count = _still_wanted(item, state, now)
-            if count is not None:
-                wanted[sid] = count
+    candidates = {w.snapshot.spec.id: states[w.snapshot.spec.id] for w in live
+                  if _continues(w, states.get(w.snapshot.spec.id), alive[w.snapshot.spec.id],
+                                now)}
     with conn.begin():
-        counts = repo.future_counts(conn, series_ids=list(wanted), since=now)
+        counts = repo.row_counts(conn, since={sid: state.as_of for sid, state
+                                              in candidates.items() if state.as_of},
+                                 protected_since=now)
     full_since: dict[int, tuple[datetime, str]] = {}
     slice_since: dict[int, tuple[datetime, str]] = {}
     protected: dict[int, int] = {}
@@ -336,28 +318,29 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> li
         sid = item.snapshot.spec.id
         state = states.get(sid)
         total, guarded = counts.get(sid, (0, 0))
-        if state is not None and sid in wanted and total == wanted[sid]:
-            # Every earlier occurrence still has its row: plan only the new slice.
-            if not _expand(item, state, known_some=wanted[sid] > 0):
+        if state is not None and sid in candidates and total == state.row_count:
+            # Its rows are as the last run left them: plan only the new slice.
+            if not _expand(item, state):
                 continue
             item.continue_from = state.generated_through
             first = item.desired[0].occurrence_key if item.desired else _NO_KEY
             slice_since[sid] = (state.generated_through + timedelta(microseconds=1), first)
             protected[sid] = guarded
             reconciled_at = state.reconciled_at
-            desired_count = wanted[sid] + len(item.desired)
         else:
             if not _expand(item):
                 continue
             first = item.desired[0].occurrence_key if item.desired else _NO_KEY
             full_since[sid] = (now, first)
             reconciled_at = now
-            desired_count = len(item.desired)
         item.planned = item.desired
         expanded.append(item)
+        # row_count is counted when the state is saved, with the series' last chunk.
         fresh = repo.StateRow(sid, item.snapshot.fingerprint, tz_version(), item.window.end,
-                              reconciled_at, now, desired_count, item.dates.to_payload())
-        item.state = None if fresh == state else fresh
+                              reconciled_at, now, None, item.dates.to_payload())
+        same = (item.continue_from is not None and state is not None
+                and fresh == dataclasses.replace(state, row_count=None))
+        item.state = None if same else fresh
     live = expanded
     with conn.begin():
         existing = repo.load_existing_sessions(conn, since=full_since)

@@ -7,7 +7,8 @@ are exactly those of a run that expands and reconciles the whole window.
 
 Two databases get the same data and the same nights (every day for six weeks
 across three DST changes, with reruns, skipped days, a booking and closed dates
-entering and leaving the window): database A runs as production does; database
+entering and leaving the window, an edit that leaves a booked session no longer
+wanted behind): database A runs as production does; database
 B has its ``generation_state`` wiped before every night, so each of its runs is a
 full reconcile. After every night the outcomes, ``series_conflicts`` and
 ``class_sessions`` of A and B are compared, and A is shown to have taken the
@@ -94,6 +95,13 @@ def reconciled_at(engine: sa.Engine) -> set[datetime]:
         return set(conn.execute(sa.select(repo.state_t.c.reconciled_at)).scalars())
 
 
+def series_reconciled_at(engine: sa.Engine, key: str) -> datetime:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(repo.state_t.c.reconciled_at)
+                            .join(repo.series_t, repo.series_t.c.id == repo.state_t.c.series_id)
+                            .where(repo.series_t.c.key == key)).scalar_one()
+
+
 def test_incremental_nights_match_full_reconciles(tmp_path: Path) -> None:
     engines = []
     for name in ("incremental", "full"):
@@ -106,10 +114,14 @@ def test_incremental_nights_match_full_reconciles(tmp_path: Path) -> None:
     try:
         for number, days in enumerate(NIGHTS):
             now = FIRST + timedelta(days=days)
-            if days == 9:  # a member books the 03-13 session of ny-closed in both
+            if days == 9:  # a member books ny-closed on Saturday 03-14, in both
                 for engine in engines:
                     execute(engine, "UPDATE class_sessions SET booked_count = 3 WHERE "
-                                    "series_key = 'ny-closed' AND occurrence_key = '2026-03-13'")
+                                    "series_key = 'ny-closed' AND occurrence_key = '2026-03-14'")
+            if days == 12:  # ny-closed becomes weekdays only; the booked Saturday stays
+                for engine in engines:
+                    execute(engine, "UPDATE class_series SET recurrence = "
+                                    "'FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR' WHERE key = 'ny-closed'")
             execute(b, "DELETE FROM generation_state")
             got = night(a, now, f"a-{number}")
             want = night(b, now, f"b-{number}")
@@ -119,6 +131,10 @@ def test_incremental_nights_match_full_reconciles(tmp_path: Path) -> None:
             assert reconciled_at(b) <= {now}
             if reconciled_at(a) - {now}:
                 incremental_nights += 1
+            if days == 13:
+                # The edit was reconciled on day 12; the booked Saturday row it kept (no
+                # longer a wanted occurrence) does not stop the next night continuing.
+                assert series_reconciled_at(a, "ny-closed") == FIRST + timedelta(days=12)
     finally:
         for engine in engines:
             engine.dispose()
