@@ -200,18 +200,31 @@ def _insert_tuples(rows: Sequence[tuple[SeriesIdentity, SessionValues]], run_id:
 
 
 def insert_sessions(conn: sa.Connection, *,
-                    rows: Sequence[tuple[SeriesIdentity, SessionValues]], run_id: str) -> int:
+                    rows: Sequence[tuple[SeriesIdentity, SessionValues]], run_id: str,
+                    series_had_no_rows: bool = False) -> int:
     """Insert sessions; an occurrence that already has a row is left alone. Returns inserts.
 
     Bulk paths: PostgreSQL copies the rows (binary COPY) into a temporary table and
     inserts them with ``ON CONFLICT DO NOTHING`` in one statement; SQLite runs one
     prepared ``INSERT ... ON CONFLICT DO NOTHING`` over all rows in the driver.
+    With ``series_had_no_rows`` (the caller holds the locks of the rows' series
+    and read none of their rows with an occurrence key at or after the first one
+    it creates), PostgreSQL copies straight into ``class_sessions``: no row can
+    be in the way, and should one be, the unique key fails the transaction
+    rather than let a duplicate in.
     """
     if not rows:
         return 0
     tuples = _insert_tuples(rows, run_id, utcnow())
     columns = ", ".join(_INSERT_COLUMNS)
     raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql" and series_had_no_rows:
+        copy_in = f"COPY class_sessions ({columns}) FROM STDIN (FORMAT BINARY)"
+        with raw.cursor() as cur, cur.copy(copy_in) as copy:  # type: ignore[union-attr]
+            copy.set_types(list(_PG_TYPES))
+            for row in tuples:
+                copy.write_row(row)
+        return len(tuples)
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cur:  # type: ignore[union-attr]
             cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "

@@ -163,6 +163,7 @@ class _Work:
     continue_from: datetime | None = None  # set when only the slice beyond it is planned
     dates: WarnDates = field(default_factory=WarnDates)  # behind the date-based warnings
     state: repo.StateRow | None = None  # written with the series' last chunk
+    had_rows: bool = True  # the planner found rows of the series
 
 
 def generate(
@@ -349,6 +350,7 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> li
         started = time.perf_counter()
         sid = item.snapshot.spec.id
         rows = existing.get(sid, [])
+        item.had_rows = bool(rows)
         if item.continue_from is not None:
             keys = {d.occurrence_key for d in item.planned}
             rows = [r for r in rows if r.values.starts_at > item.continue_from
@@ -380,6 +382,7 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
         marks: dict[int, datetime] = {}
         states: list[repo.StateRow] = []
         touched: list[tuple[_Work, int]] = []
+        fresh = True  # every series creating rows in this chunk had none
         for item in pending:
             if budget <= 0 and touched:
                 break
@@ -389,6 +392,7 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
             for kind, _, payload in take:
                 if kind == "c":
                     creates.append((ident, payload))
+                    fresh = fresh and not item.had_rows
                 elif kind == "u":
                     updates.append((ident, payload))
                 else:
@@ -400,7 +404,8 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
                 states.append(item.state)
             touched.append((item, end))
         with conn.begin():
-            created = repo.insert_sessions(conn, rows=creates, run_id=run_id)
+            created = repo.insert_sessions(conn, rows=creates, run_id=run_id,
+                                           series_had_no_rows=fresh)
             updated = repo.update_sessions(conn, rows=updates, run_id=run_id)
             deleted = repo.delete_sessions(conn, ids=deletes)
             repo.set_watermarks(conn, marks=marks)
