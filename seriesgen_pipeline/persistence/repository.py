@@ -219,20 +219,14 @@ def insert_sessions(conn: sa.Connection, *,
     columns = ", ".join(_INSERT_COLUMNS)
     raw = conn.connection.driver_connection
     if conn.dialect.name == "postgresql" and series_had_no_rows:
-        copy_in = f"COPY class_sessions ({columns}) FROM STDIN (FORMAT BINARY)"
-        with raw.cursor() as cur, cur.copy(copy_in) as copy:  # type: ignore[union-attr]
-            copy.set_types(list(_PG_TYPES))
-            for row in tuples:
-                copy.write_row(row)
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            _copy_rows(cur, "class_sessions", columns, tuples)
         return len(tuples)
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cur:  # type: ignore[union-attr]
             cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "
                         f"SELECT {columns} FROM class_sessions WITH NO DATA")
-            with cur.copy(f"COPY {_STAGING} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(list(_PG_TYPES))
-                for row in tuples:
-                    copy.write_row(row)
+            _copy_rows(cur, _STAGING, columns, tuples)
             cur.execute(f"INSERT INTO class_sessions ({columns}) SELECT {columns} FROM {_STAGING} "
                         "ON CONFLICT (origin_series_id, occurrence_key) DO NOTHING")
             created = cur.rowcount
@@ -251,6 +245,14 @@ def insert_sessions(conn: sa.Connection, *,
     for part in _slices(payload, _INSERT_BATCH):
         created += conn.execute(sa.insert(sessions_t).values(part)).rowcount
     return created
+
+
+def _copy_rows(cur: Any, table: str, columns: str, tuples: list[tuple[Any, ...]]) -> None:
+    """Binary ``COPY`` of ``tuples`` into ``table`` (PostgreSQL, psycopg 3)."""
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(list(_PG_TYPES))
+        for row in tuples:
+            copy.write_row(row)
 
 
 def _sqlite_value(value: Any) -> Any:

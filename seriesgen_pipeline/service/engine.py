@@ -154,12 +154,11 @@ class _Work:
     snapshot: SeriesSnapshot
     outcome: SeriesOutcome
     window: Window
-    desired: tuple[SessionValues, ...] = ()  # expanded when the series' batch comes up
+    desired: tuple[SessionValues, ...] = ()  # what this run plans (the slice when continuing)
     plan: ReconciliationPlan | None = None
     ops: list[tuple[str, str, Any]] = field(default_factory=list)
     applied: int = 0
     busy_s: float = 0.0
-    planned: tuple[SessionValues, ...] = ()  # the desired sessions this run plans
     continue_from: datetime | None = None  # set when only the slice beyond it is planned
     dates: WarnDates = field(default_factory=WarnDates)  # behind the date-based warnings
     state: repo.StateRow | None = None  # written with the series' last chunk
@@ -211,7 +210,7 @@ def generate(
         batch = work[start:start + settings.batch_series]
         _run_batch(engine, batch, now=now, run_id=run_id, settings=settings, dry_run=dry_run)
         for item in batch:  # the batch is written: let its rows go
-            item.desired = item.planned = ()
+            item.desired = ()
             item.ops = []
             item.plan = None
     if not dry_run:
@@ -334,7 +333,6 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> li
             first = item.desired[0].occurrence_key if item.desired else _NO_KEY
             full_since[sid] = (now, first)
             reconciled_at = now
-        item.planned = item.desired
         expanded.append(item)
         # row_count is counted when the state is saved, with the series' last chunk.
         fresh = repo.StateRow(sid, item.snapshot.fingerprint, tz_version(), item.window.end,
@@ -352,10 +350,10 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime) -> li
         rows = existing.get(sid, [])
         item.had_rows = bool(rows)
         if item.continue_from is not None:
-            keys = {d.occurrence_key for d in item.planned}
+            keys = {d.occurrence_key for d in item.desired}
             rows = [r for r in rows if r.values.starts_at > item.continue_from
                     or r.values.occurrence_key in keys]
-        plan = plan_reconciliation(item.planned, rows, now=now)
+        plan = plan_reconciliation(item.desired, rows, now=now)
         item.plan = plan
         item.outcome.protected = (protected.get(sid, 0) if item.continue_from is not None
                                   else len(plan.protected))
@@ -382,7 +380,7 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
         marks: dict[int, datetime] = {}
         states: list[repo.StateRow] = []
         touched: list[tuple[_Work, int]] = []
-        fresh = True  # every series creating rows in this chunk had none
+        copy_direct = True  # every series creating rows in this chunk had none
         for item in pending:
             if budget <= 0 and touched:
                 break
@@ -392,7 +390,7 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
             for kind, _, payload in take:
                 if kind == "c":
                     creates.append((ident, payload))
-                    fresh = fresh and not item.had_rows
+                    copy_direct = copy_direct and not item.had_rows
                 elif kind == "u":
                     updates.append((ident, payload))
                 else:
@@ -405,7 +403,7 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
             touched.append((item, end))
         with conn.begin():
             created = repo.insert_sessions(conn, rows=creates, run_id=run_id,
-                                           series_had_no_rows=fresh)
+                                           series_had_no_rows=copy_direct)
             updated = repo.update_sessions(conn, rows=updates, run_id=run_id)
             deleted = repo.delete_sessions(conn, ids=deletes)
             repo.set_watermarks(conn, marks=marks)
@@ -423,11 +421,11 @@ def _watermark(item: _Work, applied: int) -> datetime:
     if applied >= len(item.ops):
         return item.window.end
     last_key = item.ops[applied - 1][1] if applied else ""
-    keys = [d.occurrence_key for d in item.planned]
+    keys = [d.occurrence_key for d in item.desired]
     index = bisect.bisect_right(keys, last_key) - 1
     if index < 0:
         return item.continue_from or item.window.start
-    return item.planned[index].starts_at
+    return item.desired[index].starts_at
 
 
 def _attribute(touched: list[tuple[_Work, int]], created: int, updated: int,
