@@ -1,0 +1,166 @@
+"""The fast write path keeps the exact rows (SPEC §5, NFR-001).
+
+- A series never generated (no watermark, no generation state) is planned without
+  reading its rows; if rows turn up anyway (an operator cleared the watermark by
+  hand), the batch is planned again from its rows: no duplicate, no lost edit.
+- On PostgreSQL a batch is written on a second connection while the next one is
+  planned: the rows, counters and watermarks are those of the serial path.
+- The cyclic garbage collector is paused during generation and back on after it,
+  whatever happens.
+"""
+
+from __future__ import annotations
+
+import gc
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.service import engine as eng
+from seriesgen_pipeline_tests.builders import (
+    execute,
+    seed_base,
+    seed_branch,
+    seed_series,
+    session_rows,
+)
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # Monday
+
+
+def run(engine: sa.Engine, *, run_id: str, settings: eng.EngineSettings | None = None,
+        now: datetime = NOW) -> dict[str, eng.SeriesOutcome]:
+    snaps = eng.take_snapshots(engine, keys=None, now=now, run_id=run_id)
+    outcomes = eng.generate(engine, snaps.values(), now=now, run_id=run_id,
+                            settings=settings or eng.EngineSettings())
+    return {o.series_key: o for o in outcomes}
+
+
+def ids_by_occurrence(engine: sa.Engine) -> dict[tuple[str, str], int]:
+    t = repo.sessions_t
+    with engine.connect() as conn:
+        return {(k, o): i for i, k, o in conn.execute(
+            sa.select(t.c.id, t.c.series_key, t.c.occurrence_key))}
+
+
+def test_rows_of_a_series_whose_watermark_was_cleared_are_read_and_reconciled(engine):
+    seed_base(engine)
+    seed_branch(engine, "east", timezone="America/New_York", horizon_days=14)
+    seed_series(engine, "east-yoga", title="Yoga Basics")
+    assert run(engine, run_id="run-1")["east-yoga"].created == 4
+    before = ids_by_occurrence(engine)
+    # By hand: the series looks never generated, and its title changes.
+    execute(engine, "UPDATE class_series SET last_generated_through = NULL, title = 'Yoga Flow'")
+    execute(engine, "DELETE FROM generation_state")
+
+    outcome = run(engine, run_id="run-2")["east-yoga"]
+
+    assert outcome.status == eng.SUCCESS, outcome.error
+    assert outcome.counts() == {"created": 0, "updated": 4, "deleted": 0, "protected": 0}
+    assert ids_by_occurrence(engine) == before  # the same rows, none duplicated
+    assert [r["title"] for r in session_rows(engine)] == ["Yoga Flow"] * 4
+    with engine.connect() as conn:
+        mark = conn.execute(sa.select(repo.series_t.c.last_generated_through)).scalar_one()
+    assert mark == datetime(2026, 3, 16, 12, 0, tzinfo=UTC)  # now + 14 days
+    # And the run after it continues from a consistent state.
+    assert run(engine, run_id="run-3")["east-yoga"].counts() == {
+        "created": 0, "updated": 0, "deleted": 0, "protected": 0}
+
+
+def test_a_cleared_watermark_next_to_new_series_in_small_chunks(engine):
+    """The series in the way shares chunks with never-generated series; every chunk
+    that was committed before the conflict stays, and nothing is written twice."""
+    seed_base(engine)
+    seed_branch(engine, "east", timezone="America/New_York", horizon_days=14)
+    seed_series(engine, "a-old", room="Room A")
+    run(engine, run_id="run-1")
+    execute(engine, "UPDATE class_series SET last_generated_through = NULL, room = 'Room Z'")
+    execute(engine, "DELETE FROM generation_state")
+    for key in ("b-new", "c-new"):
+        seed_series(engine, key, room=f"Room {key}")
+
+    outcomes = run(engine, run_id="run-2",
+                   settings=eng.EngineSettings(chunk_rows=3, batch_series=8))
+
+    assert {k: (o.status, o.created, o.updated) for k, o in outcomes.items()} == {
+        "a-old": ("success", 0, 4), "b-new": ("success", 4, 0), "c-new": ("success", 4, 0)}
+    rows = session_rows(engine)
+    assert len(rows) == 12
+    assert {r["room"] for r in rows if r["series_key"] == "a-old"} == {"Room Z"}
+
+
+def _seed_many(engine: sa.Engine, count: int) -> None:
+    seed_base(engine)
+    seed_branch(engine, "east", timezone="America/New_York", horizon_days=60)
+    for n in range(count):
+        seed_series(engine, f"s{n:02d}", room=f"Room {n % 5}", start_time=f"{7 + n % 12:02d}:00",
+                    recurrence="FREQ=WEEKLY;BYDAY=MO,WE,FR" if n % 2 else "FREQ=DAILY")
+
+
+def _state(engine: sa.Engine) -> tuple[list[dict[str, object]], list[tuple[object, ...]]]:
+    with engine.connect() as conn:
+        marks = conn.execute(sa.select(repo.series_t.c.key,
+                                       repo.series_t.c.last_generated_through)
+                             .order_by(repo.series_t.c.key)).all()
+    return session_rows(engine), [tuple(m) for m in marks]
+
+
+@pytest.mark.postgres
+def test_overlapped_writes_leave_what_the_serial_path_leaves(postgres_url):
+    from seriesgen_pipeline.persistence.db import create_db_engine, upgrade_database
+
+    results = {}
+    outcomes = {}
+    for overlap in (False, True):
+        engine = create_db_engine(postgres_url)
+        upgrade_database(engine)
+        execute(engine, "DELETE FROM class_sessions")
+        execute(engine, "DELETE FROM generation_state")
+        execute(engine, "DELETE FROM scheduling_configs")
+        execute(engine, "DELETE FROM class_series")
+        execute(engine, "DELETE FROM branches")
+        _seed_many(engine, 30)
+        settings = eng.EngineSettings(chunk_rows=37, batch_series=4, overlap_writes=overlap)
+        first = run(engine, run_id=f"first-{overlap}", settings=settings)
+        execute(engine, "UPDATE class_series SET room = 'Hall' WHERE key IN ('s03', 's17')")
+        execute(engine, "UPDATE class_sessions SET booked_count = 2 "
+                        "WHERE series_key = 's17' AND occurrence_key = '2026-03-04'")
+        second = run(engine, run_id=f"second-{overlap}", settings=settings)
+        rows, marks = _state(engine)
+        # Series ids are never reused, so they differ between the two rounds; nothing
+        # else may.
+        results[overlap] = ([{k: v for k, v in r.items()
+                              if k not in ("series_id", "origin_series_id")} for r in rows],
+                            marks)
+        outcomes[overlap] = [{k: (o.status, *o.counts().values()) for k, o in run_.items()}
+                             for run_ in (first, second)]
+        engine.dispose()
+    assert outcomes[True] == outcomes[False]
+    assert results[True] == results[False]
+    assert outcomes[True][1]["s17"][0] == "success"
+    assert outcomes[True][1]["s17"][4] == 1  # the booked session is protected
+    assert sum(o[1] for o in outcomes[True][0].values()) == len(results[True][0])
+
+
+def test_the_garbage_collector_is_back_on_after_generation(engine):
+    seed_base(engine)
+    seed_branch(engine, "east", timezone="America/New_York", horizon_days=14)
+    seed_series(engine, "east-yoga")
+    seen: list[bool] = []
+    real_plan = eng._plan_batch
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        raise RuntimeError("boom")
+
+    assert gc.isenabled()
+    eng._plan_batch = spy  # type: ignore[assignment]
+    try:
+        outcome = run(engine, run_id="run-1")["east-yoga"]
+    finally:
+        eng._plan_batch = real_plan  # type: ignore[assignment]
+    assert seen == [False]  # paused while planning
+    assert outcome.status == eng.FAILED and "boom" in (outcome.error or "")
+    assert gc.isenabled()
