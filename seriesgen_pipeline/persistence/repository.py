@@ -6,7 +6,8 @@ Conversion between rows and core values lives here and nowhere else.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -189,14 +190,58 @@ _PG_TYPES = (
 _STAGING = "seriesgen_new_sessions"
 
 
-def _insert_tuples(rows: Sequence[tuple[SeriesIdentity, SessionValues]], run_id: str,
-                   stamp: datetime) -> list[tuple[Any, ...]]:
-    return [
-        (ident.series_id, ident.series_id, ident.series_key, v.occurrence_key, v.branch_id,
-         v.title, v.instructor, v.room, v.capacity, v.timezone, v.starts_at, v.ends_at,
-         "scheduled", False, 0, ident.config_hash, run_id, stamp, stamp)
-        for ident, v in rows
-    ]
+def _insert_tuple(ident: SeriesIdentity, v: SessionValues, run_id: str,
+                  stamp: datetime) -> tuple[Any, ...]:
+    return (ident.series_id, ident.series_id, ident.series_key, v.occurrence_key, v.branch_id,
+            v.title, v.instructor, v.room, v.capacity, v.timezone, v.starts_at, v.ends_at,
+            "scheduled", False, 0, ident.config_hash, run_id, stamp, stamp)
+
+
+class NewSessionsWriter:
+    """Rows of series that have none yet, written as they come (``new_sessions_writer``)."""
+
+    def __init__(self, write_row: Any, buffered: list[tuple[Any, ...]] | None, run_id: str,
+                 stamp: datetime) -> None:
+        self._write_row = write_row
+        self._buffered = buffered
+        self._run_id = run_id
+        self._stamp = stamp
+        self.written = 0
+        self.inserted = 0
+
+    def write(self, ident: SeriesIdentity, rows: Iterable[SessionValues]) -> None:
+        """Send the rows of one series."""
+        for values in rows:
+            self._write_row(_insert_tuple(ident, values, self._run_id, self._stamp))
+            self.written += 1
+
+
+@contextmanager
+def new_sessions_writer(conn: sa.Connection, *, run_id: str) -> Iterator[NewSessionsWriter]:
+    """Insert sessions of series whose locks the caller holds and that have no rows.
+
+    PostgreSQL streams them (binary COPY straight into ``class_sessions``) while the
+    caller goes on producing them, so the server indexes one series' rows while the
+    next one is expanded; a row already there fails the unique key, and the
+    transaction with it, rather than let a duplicate in. Elsewhere the rows are
+    inserted on exit with ``ON CONFLICT DO NOTHING``. After the block, ``inserted``
+    counts the rows inserted: fewer than ``written`` means some were in the way.
+    """
+    stamp = utcnow()
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+                f"COPY class_sessions ({', '.join(_INSERT_COLUMNS)}) FROM STDIN "
+                "(FORMAT BINARY)") as copy:
+            copy.set_types(list(_PG_TYPES))
+            writer = NewSessionsWriter(copy.write_row, None, run_id, stamp)
+            yield writer
+        writer.inserted = writer.written
+        return
+    buffered: list[tuple[Any, ...]] = []
+    writer = NewSessionsWriter(buffered.append, buffered, run_id, stamp)
+    yield writer
+    writer.inserted = _insert_tuples_on_conflict(conn, buffered)
 
 
 def insert_sessions(conn: sa.Connection, *,
@@ -209,20 +254,20 @@ def insert_sessions(conn: sa.Connection, *,
     prepared ``INSERT ... ON CONFLICT DO NOTHING`` over all rows in the driver.
     With ``series_had_no_rows`` (the caller holds the locks of the rows' series
     and read none of their rows with an occurrence key at or after the first one
-    it creates), PostgreSQL copies straight into ``class_sessions``: no row can
-    be in the way, and should one be, the unique key fails the transaction
-    rather than let a duplicate in.
+    it creates), they go through ``new_sessions_writer``.
     """
     if not rows:
         return 0
-    tuples = _insert_tuples(rows, run_id, utcnow())
-    columns = ", ".join(_INSERT_COLUMNS)
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql" and series_had_no_rows:
-        with raw.cursor() as cur:  # type: ignore[union-attr]
-            _copy_rows(cur, "class_sessions", columns, tuples)
-        return len(tuples)
+    if series_had_no_rows:
+        with new_sessions_writer(conn, run_id=run_id) as writer:
+            for ident, values in rows:
+                writer.write(ident, (values,))
+        return writer.inserted
+    stamp = utcnow()
+    tuples = [_insert_tuple(ident, v, run_id, stamp) for ident, v in rows]
     if conn.dialect.name == "postgresql":
+        columns = ", ".join(_INSERT_COLUMNS)
+        raw = conn.connection.driver_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
             cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "
                         f"SELECT {columns} FROM class_sessions WITH NO DATA")
@@ -232,7 +277,15 @@ def insert_sessions(conn: sa.Connection, *,
             created = cur.rowcount
             cur.execute(f"DELETE FROM {_STAGING}")
         return int(created)
+    return _insert_tuples_on_conflict(conn, tuples)
+
+
+def _insert_tuples_on_conflict(conn: sa.Connection, tuples: list[tuple[Any, ...]]) -> int:
+    if not tuples:
+        return 0
+    columns = ", ".join(_INSERT_COLUMNS)
     if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
         marks = ", ".join("?" for _ in _INSERT_COLUMNS)
         before = raw.total_changes  # type: ignore[union-attr]
         raw.executemany(  # type: ignore[union-attr]

@@ -19,9 +19,9 @@ import dataclasses
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -97,8 +97,6 @@ class EngineSettings:
 
     chunk_rows: int = 2000  # writes per chunk transaction
     batch_series: int = 64  # series planned and locked together
-    # PostgreSQL: write a batch on a second connection while the next one is planned.
-    overlap_writes: bool = True
 
 
 # ------------------------------------------------------------------ snapshots
@@ -168,7 +166,8 @@ class _Work:
     dates: WarnDates = field(default_factory=WarnDates)  # behind the date-based warnings
     state: repo.StateRow | None = None  # written with the series' last chunk
     had_rows: bool = True  # the planner found rows of the series
-    unread: bool = False  # never generated: its rows were not read (there are none)
+    new: bool = False  # never generated: its rows are not read, and it is expanded as written
+    expanded: bool = False
 
 
 def generate(
@@ -212,24 +211,35 @@ def generate(
         outcome.window = window
         work.append(_Work(snap, outcome, window))
         outcome.duration_ms = round((time.perf_counter() - started) * 1000)
-    # Batches take their locks in ascending series id order, so two runs never
-    # deadlock, even with one batch still writing while the next one locks.
-    work.sort(key=lambda w: w.snapshot.spec.id)
-    batches = [work[start:start + settings.batch_series]
-               for start in range(0, len(work), settings.batch_series)]
     with _cyclic_gc_paused():
-        if dry_run or not settings.overlap_writes or engine.dialect.name != "postgresql":
-            for batch in batches:
-                opened = _open_batch(engine, batch, now=now, read_all=dry_run)
-                if opened is not None and dry_run:
-                    _count_dry_run(opened)
-                elif opened is not None:
-                    _write_batch(opened, now=now, run_id=run_id, settings=settings)
-        else:
-            _generate_overlapped(engine, batches, now=now, run_id=run_id, settings=settings)
+        for start in range(0, len(work), settings.batch_series):
+            batch = work[start:start + settings.batch_series]
+            _run_batch(engine, batch, now=now, run_id=run_id, settings=settings,
+                       dry_run=dry_run)
+            for item in batch:  # the batch is written: let its rows go
+                item.desired, item.ops, item.plan = (), [], None
     if not dry_run:
         _record(engine, outcomes, run_id=run_id, notify_recipient=notify_recipient)
     return outcomes
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a run plans and writes.
+
+    A night creates and frees millions of small acyclic objects (occurrences,
+    session values, row tuples); reference counting frees every one of them, but
+    the allocation bursts also trigger collections that walk every live object
+    (Dagster's included): about a quarter of the expansion's time. Cycles made
+    meanwhile are collected once the collector is back on.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _expand(item: _Work, state: repo.StateRow | None = None) -> bool:
@@ -240,6 +250,7 @@ def _expand(item: _Work, state: repo.StateRow | None = None) -> bool:
     of the whole window come from those and the dates ``state`` carries.
     """
     started = time.perf_counter()
+    item.expanded = True
     try:
         series = item.snapshot.valid()
         if state is None:
@@ -258,128 +269,45 @@ def _expand(item: _Work, state: repo.StateRow | None = None) -> bool:
     return True
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a run plans and writes.
-
-    A night creates and frees millions of small acyclic objects (occurrences,
-    session values, row tuples); reference counting frees every one of them, but
-    each allocation burst also triggers collections that walk every live object
-    (Dagster's included), about a quarter of the expansion's time. Cycles made
-    meanwhile are collected once the collector is back on.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-@dataclass
-class _OpenBatch:
-    """A batch whose locks are held on ``conn`` and whose plan is made."""
-
-    batch: list[_Work]
-    conn: sa.Connection
-    stack: ExitStack  # closing it releases the locks and the connection
-    live: list[_Work]
-    busy_s: float
-
-
-def _open_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime,
-                read_all: bool = False) -> _OpenBatch | None:
-    """Take the batch's locks on a connection of its own and plan it (None: it failed)."""
-    started = time.perf_counter()
-    stack = ExitStack()
-    try:
-        conn = stack.enter_context(engine.connect())
-        stack.enter_context(series_locks(conn, [w.snapshot.spec.id for w in batch]))
-        live = _plan_batch(conn, batch, now=now, read_all=read_all)
-    except Exception as exc:
-        with suppress(Exception):  # the connection may be gone: the first error says why
-            stack.close()
-        _fail_batch(batch, exc)
-        _spread_duration(batch, time.perf_counter() - started)
-        return None
-    return _OpenBatch(batch, conn, stack, live, time.perf_counter() - started)
-
-
-def _count_dry_run(opened: _OpenBatch) -> None:
-    with opened.stack:
-        for item in opened.live:
-            if item.plan is not None:
-                item.outcome.created = len(item.plan.creates)
-                item.outcome.updated = len(item.plan.updates)
-                item.outcome.deleted = len(item.plan.deletes)
-    _spread_duration(opened.batch, opened.busy_s)
-
-
-def _write_batch(opened: _OpenBatch, *, now: datetime, run_id: str,
-                 settings: EngineSettings) -> None:
-    """Apply the batch's plan in chunk transactions, then release its locks."""
+def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: str,
+               settings: EngineSettings, dry_run: bool) -> None:
     started = time.perf_counter()
     try:
-        with opened.stack:
+        with engine.connect() as conn, series_locks(conn, [w.snapshot.spec.id for w in batch]):
+            live = _plan_batch(conn, batch, now=now, read_all=dry_run)
+            if dry_run:
+                for item in live:
+                    if item.plan is not None:
+                        item.outcome.created = len(item.plan.creates)
+                        item.outcome.updated = len(item.plan.updates)
+                        item.outcome.deleted = len(item.plan.deletes)
+                return
             try:
-                _apply_batch(opened.conn, opened.live, run_id=run_id, settings=settings)
+                _apply_batch(conn, live, now=now, run_id=run_id, settings=settings)
             except _RowsInTheWay as exc:
                 # A series believed never generated has rows after all (its watermark
-                # was cleared by hand): read its rows, plan again, write again.
+                # was cleared by hand): read the batch's rows, plan again, write again.
                 log.warning("%s; planning the batch again from its rows", exc)
-                for item in opened.live:
+                again = [w for w in live if w.outcome.status == SUCCESS]
+                for item in again:
                     item.applied, item.ops, item.plan, item.state = 0, [], None, None
-                    item.unread = False
-                live = _plan_batch(opened.conn, opened.live, now=now, read_all=True)
-                _apply_batch(opened.conn, live, run_id=run_id, settings=settings)
+                    item.new = item.expanded = False
+                again = _plan_batch(conn, again, now=now, read_all=True)
+                _apply_batch(conn, again, now=now, run_id=run_id, settings=settings)
     except Exception as exc:
-        _fail_batch(opened.batch, exc)
-    for item in opened.batch:  # the batch is written: let its rows go
-        item.desired, item.ops, item.plan = (), [], None
-    _spread_duration(opened.batch, opened.busy_s + time.perf_counter() - started)
-
-
-def _generate_overlapped(engine: sa.Engine, batches: list[list[_Work]], *, now: datetime,
-                         run_id: str, settings: EngineSettings) -> None:
-    """Plan each batch while the one before it is written (PostgreSQL).
-
-    Expansion and planning are Python work; a batch's writes are mostly the
-    server's (COPY, index maintenance, commits). A writer thread applies batch
-    *k* on its own connection, holding its locks, while this thread locks and
-    plans batch *k + 1*; at most two batches are in memory. The chunk
-    transactions, watermarks and locks are exactly those of the serial path.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seriesgen-writer") as writer:
-        writing: Future[None] | None = None
-        for batch in batches:
-            opened = _open_batch(engine, batch, now=now)
-            if writing is not None:
-                writing.result()
-                writing = None
-            if opened is not None:
-                writing = writer.submit(_write_batch, opened, now=now, run_id=run_id,
-                                        settings=settings)
-        if writing is not None:
-            writing.result()
-
-
-def _fail_batch(batch: list[_Work], exc: Exception) -> None:
-    log.error("generation failed for %s: %s", ", ".join(w.snapshot.series_key for w in batch),
-              _short(exc))
-    lost = isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
-    what = "database connection lost" if lost else "database error"
-    for item in batch:
-        if item.outcome.status == SUCCESS:
-            item.outcome.status = FAILED
-            item.outcome.error = (f"{what} ({_short(exc)}); the write in flight was rolled "
-                                  "back; rerun the series")
-
-
-def _spread_duration(batch: list[_Work], shared_s: float) -> None:
-    shared = shared_s / max(len(batch), 1)
-    for item in batch:
-        item.outcome.duration_ms = round((item.busy_s + shared) * 1000)
+        log.error("generation failed for %s: %s", ", ".join(w.snapshot.series_key for w in batch),
+                  _short(exc))
+        lost = isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+        what = "database connection lost" if lost else "database error"
+        for item in batch:
+            if item.outcome.status == SUCCESS:
+                item.outcome.status = FAILED
+                item.outcome.error = (f"{what} ({_short(exc)}); the write in flight was rolled "
+                                      "back; rerun the series")
+    finally:
+        shared = (time.perf_counter() - started) / max(len(batch), 1)
+        for item in batch:
+            item.outcome.duration_ms = round((item.busy_s + shared) * 1000)
 
 
 class _RowsInTheWay(Exception):
@@ -410,10 +338,10 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime,
                 read_all: bool = False) -> list[_Work]:
     """Expand and plan the batch's series; the caller holds their locks.
 
-    A series that was never generated (no watermark, no generation state: every
-    chunk that writes rows of a series also sets its watermark) has no rows, so
-    they are not read, unless ``read_all``. Should rows turn up all the same, the
-    write raises ``_RowsInTheWay`` and the batch is planned again with ``read_all``.
+    A series that was never generated (no watermark and no generation state; every
+    chunk that writes rows of a series sets its watermark) has no rows: unless
+    ``read_all``, none are read, and it is left to ``_write_new`` to expand and
+    write. Should rows turn up all the same, the write raises ``_RowsInTheWay``.
     """
     ids = [w.snapshot.spec.id for w in batch]
     with conn.begin():
@@ -434,11 +362,15 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime,
     full_since: dict[int, tuple[datetime, str]] = {}
     slice_since: dict[int, tuple[datetime, str]] = {}
     protected: dict[int, int] = {}
-    expanded: list[_Work] = []
+    planned: list[_Work] = []
     for item in live:
         sid = item.snapshot.spec.id
         state = states.get(sid)
         total, guarded = counts.get(sid, (0, 0))
+        if not read_all and alive[sid] is None and state is None:
+            item.new, item.had_rows = True, False
+            planned.append(item)
+            continue
         if state is not None and sid in candidates and total == state.row_count:
             # Its rows are as the last run left them: plan only the new slice.
             if not _expand(item, state):
@@ -447,27 +379,23 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime,
             first = item.desired[0].occurrence_key if item.desired else _NO_KEY
             slice_since[sid] = (state.generated_through + timedelta(microseconds=1), first)
             protected[sid] = guarded
-            reconciled_at = state.reconciled_at
         else:
             if not _expand(item):
                 continue
             first = item.desired[0].occurrence_key if item.desired else _NO_KEY
-            item.unread = not read_all and alive[sid] is None and state is None
-            if not item.unread:
-                full_since[sid] = (now, first)
-            reconciled_at = now
-        expanded.append(item)
-        # row_count is counted when the state is saved, with the series' last chunk.
-        fresh = repo.StateRow(sid, item.snapshot.fingerprint, tz_version(), item.window.end,
-                              reconciled_at, now, None, item.dates.to_payload())
+            full_since[sid] = (now, first)
+        planned.append(item)
+        reconciled_at = state.reconciled_at if state and item.continue_from else now
+        fresh = _fresh_state(item, now=now, reconciled_at=reconciled_at)
         same = (item.continue_from is not None and state is not None
                 and fresh == dataclasses.replace(state, row_count=None))
         item.state = None if same else fresh
-    live = expanded
     with conn.begin():
         existing = repo.load_existing_sessions(conn, since=full_since)
         existing.update(repo.load_existing_sessions(conn, since=slice_since))
-    for item in live:
+    for item in planned:
+        if item.new:
+            continue
         started = time.perf_counter()
         sid = item.snapshot.spec.id
         rows = existing.get(sid, [])
@@ -481,20 +409,31 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime,
         item.outcome.protected = (protected.get(sid, 0) if item.continue_from is not None
                                   else len(plan.protected))
         ops: list[tuple[str, str, Any]] = [("c", v.occurrence_key, v) for v in plan.creates]
-        ops += [("u", u.values.occurrence_key, u) for u in plan.updates]
-        row_keys = {e.id: e.values.occurrence_key for e in rows}
-        ops += [("d", row_keys[i], i) for i in plan.deletes]
-        ops.sort(key=lambda op: op[1])
+        if plan.updates or plan.deletes:
+            ops += [("u", u.values.occurrence_key, u) for u in plan.updates]
+            row_keys = {e.id: e.values.occurrence_key for e in rows}
+            ops += [("d", row_keys[i], i) for i in plan.deletes]
+            ops.sort(key=lambda op: op[1])
         item.ops = ops
         item.busy_s += time.perf_counter() - started
         if alive[sid] == item.window.end and not ops and item.state is None:
             item.applied = -1  # nothing at all to write
-    return live
+    return planned
 
 
-def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
+def _fresh_state(item: _Work, *, now: datetime, reconciled_at: datetime) -> repo.StateRow:
+    """The generation state the series has once this run's last chunk of it commits.
+
+    ``row_count`` is counted when the state is saved, in that chunk's transaction.
+    """
+    return repo.StateRow(item.snapshot.spec.id, item.snapshot.fingerprint, tz_version(),
+                         item.window.end, reconciled_at, now, None, item.dates.to_payload())
+
+
+def _apply_batch(conn: sa.Connection, live: list[_Work], *, now: datetime, run_id: str,
                  settings: EngineSettings) -> None:
-    pending = [w for w in live if w.applied >= 0]
+    _write_new(conn, [w for w in live if w.new], now=now, run_id=run_id, settings=settings)
+    pending = [w for w in live if not w.new and w.applied >= 0]
     while pending:
         budget = settings.chunk_rows
         creates: list[tuple[repo.SeriesIdentity, SessionValues]] = []
@@ -508,8 +447,7 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
             if budget <= 0 and touched:
                 break
             take = item.ops[item.applied:item.applied + budget]
-            ident = repo.SeriesIdentity(item.snapshot.spec.id, item.snapshot.series_key,
-                                        item.snapshot.config_hash)
+            ident = _identity(item)
             for kind, _, payload in take:
                 if kind == "c":
                     creates.append((ident, payload))
@@ -524,17 +462,9 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
             if end >= len(item.ops) and item.state is not None:
                 states.append(item.state)
             touched.append((item, end))
-        guessed = [w.snapshot.series_key for w, _ in touched if w.unread]
         with conn.begin():
-            try:
-                created = repo.insert_sessions(conn, rows=creates, run_id=run_id,
-                                               series_had_no_rows=copy_direct)
-            except (sa.exc.IntegrityError, conn.dialect.loaded_dbapi.IntegrityError) as exc:
-                if not guessed:  # the COPY runs on the driver: its error is the driver's
-                    raise
-                raise _RowsInTheWay(f"rows of {', '.join(guessed)} are in the way") from exc
-            if guessed and created < len(creates):
-                raise _RowsInTheWay(f"rows of {', '.join(guessed)} are in the way")
+            created = repo.insert_sessions(conn, rows=creates, run_id=run_id,
+                                           series_had_no_rows=copy_direct)
             updated = repo.update_sessions(conn, rows=updates, run_id=run_id)
             deleted = repo.delete_sessions(conn, ids=deletes)
             repo.set_watermarks(conn, marks=marks)
@@ -545,6 +475,75 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, run_id: str,
         pending = [w for w, end in touched if end < len(w.ops)] + pending[len(touched):]
         for item, end in touched:
             item.applied = end
+
+
+def _write_new(conn: sa.Connection, items: list[_Work], *, now: datetime, run_id: str,
+               settings: EngineSettings) -> None:
+    """Expand and write series that were never generated, in chunk transactions.
+
+    Each series is expanded just before its rows are written, into a stream the
+    database indexes while the next series is expanded (``new_sessions_writer``).
+    A chunk holds up to ``chunk_rows`` rows and advances the watermark of every
+    series it covers; a series' generation state goes with its last chunk.
+    """
+    dbapi_integrity = conn.dialect.loaded_dbapi.IntegrityError
+    queue = deque(items)
+    while queue:
+        budget = settings.chunk_rows
+        marks: dict[int, datetime] = {}
+        states: list[repo.StateRow] = []
+        touched: list[tuple[_Work, int]] = []
+        with conn.begin():
+            try:
+                with repo.new_sessions_writer(conn, run_id=run_id) as writer:
+                    while queue and budget > 0:
+                        item = queue[0]
+                        if not item.expanded and not _expand_new(item, now=now):
+                            queue.popleft()  # failed alone
+                            continue
+                        take = item.ops[item.applied:item.applied + budget]
+                        writer.write(_identity(item), (values for _, _, values in take))
+                        budget -= len(take)
+                        end = item.applied + len(take)
+                        marks[item.snapshot.spec.id] = _watermark(item, end)
+                        touched.append((item, end))
+                        if end < len(item.ops):
+                            break
+                        if item.state is not None:
+                            states.append(item.state)
+                        queue.popleft()
+            except (sa.exc.IntegrityError, dbapi_integrity) as exc:
+                raise _RowsInTheWay(_in_the_way(touched)) from exc
+            if writer.inserted < writer.written:
+                raise _RowsInTheWay(_in_the_way(touched))
+            repo.set_watermarks(conn, marks=marks)
+            repo.save_generation_states(conn, rows=states)
+            fault_point("chunk_write")
+        fault_point("chunk_commit")
+        _attribute(touched, writer.inserted, 0, 0)
+        for item, end in touched:
+            item.applied = end
+
+
+def _expand_new(item: _Work, *, now: datetime) -> bool:
+    started = time.perf_counter()
+    if not _expand(item):
+        return False
+    # With no rows, the plan is to create every occurrence, in occurrence order.
+    item.ops = [("c", v.occurrence_key, v) for v in item.desired]
+    item.state = _fresh_state(item, now=now, reconciled_at=now)
+    item.busy_s = time.perf_counter() - started + item.outcome.duration_ms / 1000
+    return True
+
+
+def _in_the_way(touched: list[tuple[_Work, int]]) -> str:
+    return ("rows of " + ", ".join(w.snapshot.series_key for w, _ in touched)
+            + " are in the way")
+
+
+def _identity(item: _Work) -> repo.SeriesIdentity:
+    return repo.SeriesIdentity(item.snapshot.spec.id, item.snapshot.series_key,
+                               item.snapshot.config_hash)
 
 
 def _watermark(item: _Work, applied: int) -> datetime:

@@ -3,8 +3,8 @@
 - A series never generated (no watermark, no generation state) is planned without
   reading its rows; if rows turn up anyway (an operator cleared the watermark by
   hand), the batch is planned again from its rows: no duplicate, no lost edit.
-- On PostgreSQL a batch is written on a second connection while the next one is
-  planned: the rows, counters and watermarks are those of the serial path.
+- Never-generated series are expanded as their rows are written (a stream on
+  PostgreSQL): the rows, counters, watermarks and states are those of the planner.
 - The cyclic garbage collector is paused during generation and back on after it,
   whatever happens.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import gc
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 
 from seriesgen_pipeline.persistence import repository as repo
@@ -99,49 +98,56 @@ def _seed_many(engine: sa.Engine, count: int) -> None:
                     recurrence="FREQ=WEEKLY;BYDAY=MO,WE,FR" if n % 2 else "FREQ=DAILY")
 
 
-def _state(engine: sa.Engine) -> tuple[list[dict[str, object]], list[tuple[object, ...]]]:
+def _by_key(engine: sa.Engine) -> dict[str, object]:
+    """Rows, watermarks and generation states by series key (ids, and with them
+    fingerprints, differ)."""
+    s, g = repo.series_t, repo.state_t
     with engine.connect() as conn:
-        marks = conn.execute(sa.select(repo.series_t.c.key,
-                                       repo.series_t.c.last_generated_through)
-                             .order_by(repo.series_t.c.key)).all()
-    return session_rows(engine), [tuple(m) for m in marks]
+        marks = dict(conn.execute(sa.select(s.c.key, s.c.last_generated_through)).all())
+        states = {r["key"]: {k: v for k, v in r.items()
+                             if k not in ("key", "series_id", "fingerprint")}
+                  for r in conn.execute(sa.select(s.c.key, g).join(g, g.c.series_id == s.c.id))
+                  .mappings()}
+    rows = [{k: v for k, v in r.items() if k not in ("series_id", "origin_series_id")}
+            for r in session_rows(engine)]
+    return {"rows": rows, "marks": marks, "states": states}
 
 
-@pytest.mark.postgres
-def test_overlapped_writes_leave_what_the_serial_path_leaves(postgres_url):
-    from seriesgen_pipeline.persistence.db import create_db_engine, upgrade_database
+def _wipe(engine: sa.Engine) -> None:
+    for table in ("class_sessions", "generation_state", "series_snapshots", "generation_log",
+                  "series_conflicts", "scheduling_configs", "class_series", "branches"):
+        execute(engine, f"DELETE FROM {table}")
 
+
+def test_new_series_written_as_expanded_equal_the_planned_path(engine):
+    """Never-generated series are expanded chunk by chunk into the write; the same
+    series planned from (no) rows give the same rows, watermarks, states, counts."""
+    settings = eng.EngineSettings(chunk_rows=37, batch_series=4)
     results = {}
-    outcomes = {}
-    for overlap in (False, True):
-        engine = create_db_engine(postgres_url)
-        upgrade_database(engine)
-        execute(engine, "DELETE FROM class_sessions")
-        execute(engine, "DELETE FROM generation_state")
-        execute(engine, "DELETE FROM scheduling_configs")
-        execute(engine, "DELETE FROM class_series")
-        execute(engine, "DELETE FROM branches")
+    for path in ("streamed", "planned"):
+        _wipe(engine)
         _seed_many(engine, 30)
-        settings = eng.EngineSettings(chunk_rows=37, batch_series=4, overlap_writes=overlap)
-        first = run(engine, run_id=f"first-{overlap}", settings=settings)
+        if path == "planned":  # a watermark makes the planner read (and find no rows)
+            execute(engine, "UPDATE class_series SET last_generated_through = :t",
+                    t=datetime(2026, 1, 1, tzinfo=UTC))
+        first = run(engine, run_id=f"first-{path}", settings=settings)
         execute(engine, "UPDATE class_series SET room = 'Hall' WHERE key IN ('s03', 's17')")
         execute(engine, "UPDATE class_sessions SET booked_count = 2 "
                         "WHERE series_key = 's17' AND occurrence_key = '2026-03-04'")
-        second = run(engine, run_id=f"second-{overlap}", settings=settings)
-        rows, marks = _state(engine)
-        # Series ids are never reused, so they differ between the two rounds; nothing
-        # else may.
-        results[overlap] = ([{k: v for k, v in r.items()
-                              if k not in ("series_id", "origin_series_id")} for r in rows],
-                            marks)
-        outcomes[overlap] = [{k: (o.status, *o.counts().values()) for k, o in run_.items()}
-                             for run_ in (first, second)]
-        engine.dispose()
-    assert outcomes[True] == outcomes[False]
-    assert results[True] == results[False]
-    assert outcomes[True][1]["s17"][0] == "success"
-    assert outcomes[True][1]["s17"][4] == 1  # the booked session is protected
-    assert sum(o[1] for o in outcomes[True][0].values()) == len(results[True][0])
+        second = run(engine, run_id=f"second-{path}", settings=settings)
+        counts = [{k: (o.status, *o.counts().values()) for k, o in run_.items()}
+                  for run_ in (first, second)]
+        results[path] = (counts, _by_key(engine))
+    assert results["streamed"] == results["planned"]
+    counts, state = results["streamed"]
+    # Window 2026-03-02T12:00Z .. 2026-05-01T12:00Z, New York (EST, then EDT from 03-08).
+    # 15 daily series: 03-02 .. 04-30 (60 days), and 05-01 for the three at 07:00 EDT
+    # (11:00Z); 15 on MO, WE, FR: 26 days to 04-29, and Friday 05-01 for the three at
+    # 08:00 EDT (12:00Z, the window's end). 15 x 60 + 3 + 15 x 26 + 3 = 1296.
+    assert sum(c[1] for c in counts[0].values()) == 1296
+    assert counts[1]["s17"][0] == "success" and counts[1]["s17"][4] == 1  # booked: protected
+    assert len(state["rows"]) == 1296
+    assert set(state["marks"].values()) == {datetime(2026, 5, 1, 12, 0, tzinfo=UTC)}
 
 
 def test_the_garbage_collector_is_back_on_after_generation(engine):
