@@ -404,10 +404,10 @@ def generation_states(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, S
 
 
 def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> None:
-    """Insert or replace generation states; ``row_count`` is counted here.
+    """Insert or replace generation states; a ``row_count`` not given is counted here.
 
     ``row_count`` is the number of the series' rows starting at or after
-    ``as_of`` as this transaction sees them (the rows given carry no count).
+    ``as_of``; one left None is counted as this transaction sees them.
     """
     if not rows:
         return
@@ -418,12 +418,12 @@ def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> 
         set_={name: stmt.excluded[name] for name in
               ("fingerprint", "tz_version", "generated_through", "reconciled_at", "as_of",
                "row_count", "warn_dates")})
-    conn.execute(stmt, [{**row.__dict__, "row_count": None} for row in rows])
+    conn.execute(stmt, [row.__dict__ for row in rows])
     counted = (sa.select(sa.func.count()).select_from(sessions_t)
                .where(sessions_t.c.origin_series_id == state_t.c.series_id,
                       sessions_t.c.starts_at >= state_t.c.as_of)
                .scalar_subquery())
-    for part in _slices(sorted(row.series_id for row in rows), 5000):
+    for part in _slices(sorted(row.series_id for row in rows if row.row_count is None), 5000):
         conn.execute(sa.update(state_t).where(state_t.c.series_id.in_(part))
                      .values(row_count=counted))
 

@@ -95,7 +95,7 @@ class RetirementOutcome:
 class EngineSettings:
     """Tuning of the write path."""
 
-    chunk_rows: int = 2000  # writes per chunk transaction
+    chunk_rows: int = 10_000  # writes per chunk transaction
     batch_series: int = 64  # series planned and locked together
 
 
@@ -529,9 +529,11 @@ def _expand_new(item: _Work, *, now: datetime) -> bool:
     started = time.perf_counter()
     if not _expand(item):
         return False
-    # With no rows, the plan is to create every occurrence, in occurrence order.
+    # With no rows, the plan is to create every occurrence, in occurrence order; all
+    # of them start at or after ``now``, and no other run writes rows of the series.
     item.ops = [("c", v.occurrence_key, v) for v in item.desired]
-    item.state = _fresh_state(item, now=now, reconciled_at=now)
+    item.state = dataclasses.replace(_fresh_state(item, now=now, reconciled_at=now),
+                                     row_count=len(item.ops))
     item.busy_s = time.perf_counter() - started + item.outcome.duration_ms / 1000
     return True
 
