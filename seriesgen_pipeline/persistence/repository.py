@@ -606,20 +606,35 @@ def _probe_double_bookings(conn: sa.Connection, ids: list[int], since: datetime,
     return found
 
 
+# Up to this many series (bound parameters) the scan is restricted to their groups.
+_SCAN_GROUPS_OF_AT_MOST = 20_000
+
+
 def _scan_double_bookings(conn: sa.Connection, ids: list[int], since: datetime,
                           until: datetime) -> list[Overlap]:
     wanted = set(ids)
     t = sessions_t
     day = timedelta(days=1)
     found: dict[tuple[int, int, str], Overlap] = {}
+    # A run over a minority of the series (the schedule's ranged runs) scans only the
+    # (branch, resource) groups its sessions are in; a run over most of them scans the
+    # whole window, which is cheaper than finding the groups first.
+    total = conn.execute(sa.select(sa.func.count()).select_from(series_t)).scalar_one()
+    restrict = len(ids) * 2 <= total and len(ids) <= _SCAN_GROUPS_OF_AT_MOST
     for resource in ("room", "instructor"):
         ended_before = sa.func.max(t.c.ends_at).over(
             partition_by=(t.c.branch_id, t.c[resource]), order_by=(t.c.starts_at, t.c.id),
             rows=(None, -1))
+        scanned = [t.c.status == "scheduled", t.c[resource].is_not(None),
+                   t.c.starts_at >= since - day, t.c.starts_at <= until + day]
+        if restrict:
+            own = sessions_t.alias("own")
+            scanned.append(sa.tuple_(t.c.branch_id, t.c[resource]).in_(
+                sa.select(own.c.branch_id, own.c[resource]).where(
+                    own.c.origin_series_id.in_(ids), own.c.status == "scheduled",
+                    own.c.starts_at >= since, own.c.starts_at <= until)))
         ordered = (sa.select(t.c.id, t.c.starts_at, ended_before.label("ended_before"))
-                   .where(t.c.status == "scheduled", t.c[resource].is_not(None),
-                          t.c.starts_at >= since - day, t.c.starts_at <= until + day)
-                   .subquery())
+                   .where(*scanned).subquery())
         marked = list(conn.execute(sa.select(ordered.c.id)
                                    .where(ordered.c.ended_before > ordered.c.starts_at))
                       .scalars())

@@ -111,3 +111,22 @@ def test_probe_and_scan_agree(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
     assert dates("utc-half", "ny-nine", "room", narrow) == [
         "2026-03-04", "2026-03-05", "2026-03-06", "2026-03-07"]
     assert dates("wed-2", "wed-1", "room", narrow) == ["2026-03-04"]
+
+
+def test_a_run_over_a_few_series_scans_the_rooms_their_sessions_are_in(
+        engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan of a run over a minority of the series covers the groups of its rows,
+    which include a session staff moved to another room (not the series' own room)."""
+    ids = seed(engine)
+    # Staff move utc-half's 03-04 session to the loft, 00:00-00:30Z on 03-05: that is
+    # 19:00-19:30 EST on Wednesday 03-04, when wed-1 (19:00-20:00) and wed-2 (19:15-20:15)
+    # hold the loft; wed-3 (19:30) starts as it ends.
+    execute(engine, "UPDATE class_sessions SET room = 'Loft', detached = :yes, starts_at = :s, "
+                    "ends_at = :e WHERE series_key = 'utc-half' AND occurrence_key = '2026-03-04'",
+            yes=True, s=datetime(2026, 3, 5, 0, 0, tzinfo=UTC),
+            e=datetime(2026, 3, 5, 0, 30, tzinfo=UTC))
+    with engine.connect() as conn:
+        found = both(conn, [ids["utc-half"]], NOW, NOW + timedelta(days=14), monkeypatch)
+    assert sorted((o.other_series_key, o.occurrence_key) for o in found
+                  if o.resource == "room" and o.value == "Loft") == [
+        ("wed-1", "2026-03-04"), ("wed-2", "2026-03-04")]
