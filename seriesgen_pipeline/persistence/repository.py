@@ -606,38 +606,20 @@ def _probe_double_bookings(conn: sa.Connection, ids: list[int], since: datetime,
     return found
 
 
-# Up to this many series (bound parameters) the scan is restricted to their groups.
-_SCAN_GROUPS_OF_AT_MOST = 20_000
-
-
 def _scan_double_bookings(conn: sa.Connection, ids: list[int], since: datetime,
                           until: datetime) -> list[Overlap]:
     wanted = set(ids)
-    t = sessions_t
-    day = timedelta(days=1)
     found: dict[tuple[int, int, str], Overlap] = {}
     # A run over a minority of the series (the schedule's ranged runs) scans only the
-    # (branch, resource) groups its sessions are in; a run over most of them scans the
-    # whole window, which is cheaper than finding the groups first.
+    # (branch, resource) groups its sessions are in (PostgreSQL); a run over most of
+    # them scans the whole window, which is cheaper than finding the groups first.
     total = conn.execute(sa.select(sa.func.count()).select_from(series_t)).scalar_one()
-    restrict = len(ids) * 2 <= total and len(ids) <= _SCAN_GROUPS_OF_AT_MOST
+    restrict = conn.dialect.name == "postgresql" and len(ids) * 2 <= total
     for resource in ("room", "instructor"):
-        ended_before = sa.func.max(t.c.ends_at).over(
-            partition_by=(t.c.branch_id, t.c[resource]), order_by=(t.c.starts_at, t.c.id),
-            rows=(None, -1))
-        scanned = [t.c.status == "scheduled", t.c[resource].is_not(None),
-                   t.c.starts_at >= since - day, t.c.starts_at <= until + day]
         if restrict:
-            own = sessions_t.alias("own")
-            scanned.append(sa.tuple_(t.c.branch_id, t.c[resource]).in_(
-                sa.select(own.c.branch_id, own.c[resource]).where(
-                    own.c.origin_series_id.in_(ids), own.c.status == "scheduled",
-                    own.c.starts_at >= since, own.c.starts_at <= until)))
-        ordered = (sa.select(t.c.id, t.c.starts_at, ended_before.label("ended_before"))
-                   .where(*scanned).subquery())
-        marked = list(conn.execute(sa.select(ordered.c.id)
-                                   .where(ordered.c.ended_before > ordered.c.starts_at))
-                      .scalars())
+            marked = _marked_in_groups(conn, resource, ids, since, until)
+        else:
+            marked = _marked_in_window(conn, resource, since, until)
         a, b, join = _overlap_join(conn, resource)
         for part in _slices(marked, 2000):
             query = (sa.select(a.c.id, b.c.id, a.c.origin_series_id, b.c.origin_series_id,
@@ -654,6 +636,54 @@ def _scan_double_bookings(conn: sa.Connection, ids: list[int], since: datetime,
                         found.setdefault((x, y, resource), Overlap(
                             key, other, resource, r[10], occurrence, r[11]))
     return list(found.values())
+
+
+def _marked_in_window(conn: sa.Connection, resource: str, since: datetime,
+                      until: datetime) -> list[int]:
+    """Sessions of the window that start before an earlier one of their group ended."""
+    t = sessions_t
+    day = timedelta(days=1)
+    ended_before = sa.func.max(t.c.ends_at).over(
+        partition_by=(t.c.branch_id, t.c[resource]), order_by=(t.c.starts_at, t.c.id),
+        rows=(None, -1))
+    ordered = (sa.select(t.c.id, t.c.starts_at, ended_before.label("ended_before"))
+               .where(t.c.status == "scheduled", t.c[resource].is_not(None),
+                      t.c.starts_at >= since - day, t.c.starts_at <= until + day)
+               .subquery())
+    return list(conn.execute(sa.select(ordered.c.id)
+                             .where(ordered.c.ended_before > ordered.c.starts_at)).scalars())
+
+
+def _marked_in_groups(conn: sa.Connection, resource: str, ids: list[int], since: datetime,
+                      until: datetime) -> list[int]:
+    """``_marked_in_window`` for the groups that sessions of ``ids`` are in (PostgreSQL).
+
+    The groups are read first; each is then scanned through the (branch, resource,
+    start) index, one group at a time in a lateral join, so the plan cannot turn
+    quadratic when the table has no statistics yet (a first night).
+    """
+    assert resource in ("room", "instructor")
+    groups: set[tuple[str, str]] = set()
+    for part in _slices(ids, 5000):
+        groups.update(conn.execute(sa.text(
+            f"SELECT DISTINCT branch_id, {resource} FROM class_sessions "
+            f"WHERE origin_series_id = ANY(CAST(:ids AS integer[])) AND {resource} IS NOT NULL "
+            "AND status = 'scheduled' AND starts_at >= :since AND starts_at <= :until"),
+            {"ids": part, "since": since, "until": until}).tuples())
+    if not groups:
+        return []
+    ordered = sorted(groups)
+    day = timedelta(days=1)
+    return list(conn.execute(sa.text(
+        "SELECT s.id FROM unnest(CAST(:branches AS text[]), CAST(:values AS text[])) "
+        "AS g(branch_id, value) CROSS JOIN LATERAL ("
+        "  SELECT t.id, t.starts_at, max(t.ends_at) OVER (ORDER BY t.starts_at, t.id "
+        "    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS ended_before"
+        f"  FROM class_sessions t WHERE t.branch_id = g.branch_id AND t.{resource} = g.value"
+        "    AND t.status = 'scheduled' AND t.starts_at >= :low AND t.starts_at <= :high"
+        ") AS s WHERE s.ended_before > s.starts_at"),
+        {"branches": [g[0] for g in ordered], "values": [g[1] for g in ordered],
+         "low": since - day, "high": until + day}).scalars())
 
 
 def insert_notifications(conn: sa.Connection, *, rows: Sequence[Mapping[str, Any]]) -> int:
