@@ -200,10 +200,8 @@ def _insert_tuple(ident: SeriesIdentity, v: SessionValues, run_id: str,
 class NewSessionsWriter:
     """Rows of series that have none yet, written as they come (``new_sessions_writer``)."""
 
-    def __init__(self, write_row: Any, buffered: list[tuple[Any, ...]] | None, run_id: str,
-                 stamp: datetime) -> None:
+    def __init__(self, write_row: Any, run_id: str, stamp: datetime) -> None:
         self._write_row = write_row
-        self._buffered = buffered
         self._run_id = run_id
         self._stamp = stamp
         self.written = 0
@@ -234,12 +232,12 @@ def new_sessions_writer(conn: sa.Connection, *, run_id: str) -> Iterator[NewSess
                 f"COPY class_sessions ({', '.join(_INSERT_COLUMNS)}) FROM STDIN "
                 "(FORMAT BINARY)") as copy:
             copy.set_types(list(_PG_TYPES))
-            writer = NewSessionsWriter(copy.write_row, None, run_id, stamp)
+            writer = NewSessionsWriter(copy.write_row, run_id, stamp)
             yield writer
         writer.inserted = writer.written
         return
     buffered: list[tuple[Any, ...]] = []
-    writer = NewSessionsWriter(buffered.append, buffered, run_id, stamp)
+    writer = NewSessionsWriter(buffered.append, run_id, stamp)
     yield writer
     writer.inserted = _insert_tuples_on_conflict(conn, buffered)
 

@@ -539,8 +539,8 @@ def _expand_new(item: _Work, *, now: datetime) -> bool:
 
 
 def _in_the_way(touched: list[tuple[_Work, int]]) -> str:
-    return ("rows of " + ", ".join(w.snapshot.series_key for w, _ in touched)
-            + " are in the way")
+    return ("existing rows are in the way of new rows of one of "
+            + ", ".join(w.snapshot.series_key for w, _ in touched))
 
 
 def _identity(item: _Work) -> repo.SeriesIdentity:
