@@ -663,11 +663,11 @@ def _marked_in_groups(conn: sa.Connection, resource: str, ids: list[int], since:
     assert resource in ("room", "instructor")
     groups: set[tuple[str, str]] = set()
     for part in _slices(ids, 5000):
-        groups.update(conn.execute(sa.text(
+        groups.update((branch, value) for branch, value in conn.execute(sa.text(
             f"SELECT DISTINCT branch_id, {resource} FROM class_sessions "
             f"WHERE origin_series_id = ANY(CAST(:ids AS integer[])) AND {resource} IS NOT NULL "
             "AND status = 'scheduled' AND starts_at >= :since AND starts_at <= :until"),
-            {"ids": part, "since": since, "until": until}).tuples())
+            {"ids": part, "since": since, "until": until}))
     if not groups:
         return []
     ordered = sorted(groups)
