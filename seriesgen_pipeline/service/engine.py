@@ -167,7 +167,6 @@ class _Work:
     state: repo.StateRow | None = None  # written with the series' last chunk
     had_rows: bool = True  # the planner found rows of the series
     new: bool = False  # never generated: its rows are not read, and it is expanded as written
-    expanded: bool = False
 
 
 def generate(
@@ -250,7 +249,6 @@ def _expand(item: _Work, state: repo.StateRow | None = None) -> bool:
     of the whole window come from those and the dates ``state`` carries.
     """
     started = time.perf_counter()
-    item.expanded = True
     try:
         series = item.snapshot.valid()
         if state is None:
@@ -291,7 +289,7 @@ def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: 
                 again = [w for w in live if w.outcome.status == SUCCESS]
                 for item in again:
                     item.applied, item.ops, item.plan, item.state = 0, [], None, None
-                    item.new = item.expanded = False
+                    item.new = False
                 again = _plan_batch(conn, again, now=now, read_all=True)
                 _apply_batch(conn, again, now=now, run_id=run_id, settings=settings)
     except Exception as exc:
@@ -421,13 +419,16 @@ def _plan_batch(conn: sa.Connection, batch: list[_Work], *, now: datetime,
     return planned
 
 
-def _fresh_state(item: _Work, *, now: datetime, reconciled_at: datetime) -> repo.StateRow:
+def _fresh_state(item: _Work, *, now: datetime, reconciled_at: datetime,
+                 row_count: int | None = None) -> repo.StateRow:
     """The generation state the series has once this run's last chunk of it commits.
 
-    ``row_count`` is counted when the state is saved, in that chunk's transaction.
+    A ``row_count`` left None is counted when the state is saved, in that chunk's
+    transaction.
     """
     return repo.StateRow(item.snapshot.spec.id, item.snapshot.fingerprint, tz_version(),
-                         item.window.end, reconciled_at, now, None, item.dates.to_payload())
+                         item.window.end, reconciled_at, now, row_count,
+                         item.dates.to_payload())
 
 
 def _apply_batch(conn: sa.Connection, live: list[_Work], *, now: datetime, run_id: str,
@@ -439,8 +440,6 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, now: datetime, run_i
         creates: list[tuple[repo.SeriesIdentity, SessionValues]] = []
         updates: list[tuple[repo.SeriesIdentity, Update]] = []
         deletes: list[int] = []
-        marks: dict[int, datetime] = {}
-        states: list[repo.StateRow] = []
         touched: list[tuple[_Work, int]] = []
         copy_direct = True  # every series creating rows in this chunk had none
         for item in pending:
@@ -457,24 +456,15 @@ def _apply_batch(conn: sa.Connection, live: list[_Work], *, now: datetime, run_i
                 else:
                     deletes.append(payload)
             budget -= len(take)
-            end = item.applied + len(take)
-            marks[item.snapshot.spec.id] = _watermark(item, end)
-            if end >= len(item.ops) and item.state is not None:
-                states.append(item.state)
-            touched.append((item, end))
+            touched.append((item, item.applied + len(take)))
         with conn.begin():
             created = repo.insert_sessions(conn, rows=creates, run_id=run_id,
                                            series_had_no_rows=copy_direct)
             updated = repo.update_sessions(conn, rows=updates, run_id=run_id)
             deleted = repo.delete_sessions(conn, ids=deletes)
-            repo.set_watermarks(conn, marks=marks)
-            repo.save_generation_states(conn, rows=states)
-            fault_point("chunk_write")
-        fault_point("chunk_commit")
-        _attribute(touched, created, updated, deleted)
+            _record_coverage(conn, touched)
+        _committed(touched, created, updated, deleted)
         pending = [w for w, end in touched if end < len(w.ops)] + pending[len(touched):]
-        for item, end in touched:
-            item.applied = end
 
 
 def _write_new(conn: sa.Connection, items: list[_Work], *, now: datetime, run_id: str,
@@ -490,51 +480,59 @@ def _write_new(conn: sa.Connection, items: list[_Work], *, now: datetime, run_id
     queue = deque(items)
     while queue:
         budget = settings.chunk_rows
-        marks: dict[int, datetime] = {}
-        states: list[repo.StateRow] = []
         touched: list[tuple[_Work, int]] = []
         with conn.begin():
             try:
                 with repo.new_sessions_writer(conn, run_id=run_id) as writer:
                     while queue and budget > 0:
                         item = queue[0]
-                        if not item.expanded and not _expand_new(item, now=now):
+                        # Not expanded yet: a series left half-written by the last chunk
+                        # has operations, and one with none left the queue at once.
+                        if not item.ops and not _expand_new(item, now=now):
                             queue.popleft()  # failed alone
                             continue
                         take = item.ops[item.applied:item.applied + budget]
                         writer.write(_identity(item), (values for _, _, values in take))
                         budget -= len(take)
                         end = item.applied + len(take)
-                        marks[item.snapshot.spec.id] = _watermark(item, end)
                         touched.append((item, end))
                         if end < len(item.ops):
                             break
-                        if item.state is not None:
-                            states.append(item.state)
                         queue.popleft()
             except (sa.exc.IntegrityError, dbapi_integrity) as exc:
                 raise _RowsInTheWay(_in_the_way(touched)) from exc
             if writer.inserted < writer.written:
                 raise _RowsInTheWay(_in_the_way(touched))
-            repo.set_watermarks(conn, marks=marks)
-            repo.save_generation_states(conn, rows=states)
-            fault_point("chunk_write")
-        fault_point("chunk_commit")
-        _attribute(touched, writer.inserted, 0, 0)
-        for item, end in touched:
-            item.applied = end
+            _record_coverage(conn, touched)
+        _committed(touched, writer.inserted, 0, 0)
+
+
+def _record_coverage(conn: sa.Connection, touched: list[tuple[_Work, int]]) -> None:
+    """In a chunk's transaction: the watermark of every series the chunk covers, and
+    the generation state of each whose last operation it holds."""
+    repo.set_watermarks(conn, marks={w.snapshot.spec.id: _watermark(w, end)
+                                     for w, end in touched})
+    repo.save_generation_states(conn, rows=[w.state for w, end in touched
+                                            if end >= len(w.ops) and w.state is not None])
+    fault_point("chunk_write")
+
+
+def _committed(touched: list[tuple[_Work, int]], created: int, updated: int,
+               deleted: int) -> None:
+    """After a chunk commits: its counts go to its series, which move on."""
+    fault_point("chunk_commit")
+    _attribute(touched, created, updated, deleted)
+    for item, end in touched:
+        item.applied = end
 
 
 def _expand_new(item: _Work, *, now: datetime) -> bool:
-    started = time.perf_counter()
     if not _expand(item):
         return False
     # With no rows, the plan is to create every occurrence, in occurrence order; all
     # of them start at or after ``now``, and no other run writes rows of the series.
     item.ops = [("c", v.occurrence_key, v) for v in item.desired]
-    item.state = dataclasses.replace(_fresh_state(item, now=now, reconciled_at=now),
-                                     row_count=len(item.ops))
-    item.busy_s = time.perf_counter() - started + item.outcome.duration_ms / 1000
+    item.state = _fresh_state(item, now=now, reconciled_at=now, row_count=len(item.ops))
     return True
 
 
