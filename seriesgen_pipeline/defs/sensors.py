@@ -3,13 +3,29 @@
 The change test is a content fingerprint of each series and its resolved
 configuration (series, branch and base scopes), so an edit by raw SQL that
 touches neither ``version`` nor ``updated_at`` is still seen. The cursor holds
-the fingerprints of the last tick.
+the fingerprints of the last tick and a change sequence number:
+
+- Every tick that requests runs takes the next sequence number, and every run
+  key carries it (``change:<first>..<last>:<sequence>``). Run keys are unique per
+  change, not per content: a series put back to a value it had before (a reverted
+  fix) gets a run key Dagster has never seen, so its run is not skipped as
+  "already completed".
+- A tick evaluated again from the same cursor (the daemon retrying a tick that
+  failed part way) builds the same run keys, so Dagster still launches each
+  requested run once.
+- A fresh cursor (the first tick, or a cursor reset from the UI) starts the
+  sequence at the current Unix time in milliseconds, above any number an earlier
+  cursor reached, so keys from before a reset are never reused. Cursors written
+  before the sequence existed (the fingerprints alone) still decode.
 """
 
+from __future__ import annotations
 
 import base64
 import json
+import time
 import zlib
+from dataclasses import dataclass, field
 
 import dagster as dg
 
@@ -20,22 +36,60 @@ from seriesgen_pipeline.service.engine import current_fingerprints
 from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE
 
 RUN_CHUNK = 500
+# Cursor text of the current format starts with this; base64 never holds ':'.
+_CURSOR_V2 = "2:"
 
 
-def encode_cursor(fingerprints: dict[str, str]) -> str:
-    """Compact cursor text for ``key -> fingerprint``."""
-    raw = json.dumps(fingerprints, separators=(",", ":"), sort_keys=True).encode()
-    return base64.b64encode(zlib.compress(raw, 9)).decode()
+@dataclass(frozen=True)
+class ChangeCursor:
+    """What the sensor remembers between ticks.
+
+    ``sequence`` is the number of the last tick that requested runs (None: this
+    cursor never requested any, e.g. it is fresh or of the old format).
+    """
+
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    sequence: int | None = None
+
+    def next_sequence(self) -> int:
+        """The sequence number of the next tick that requests runs."""
+        if self.sequence is None:
+            return time.time_ns() // 1_000_000
+        return self.sequence + 1
+
+    def encode(self) -> str:
+        """Compact cursor text."""
+        raw = json.dumps({"fingerprints": self.fingerprints, "sequence": self.sequence},
+                         separators=(",", ":"), sort_keys=True).encode()
+        return _CURSOR_V2 + base64.b64encode(zlib.compress(raw, 9)).decode()
 
 
-def decode_cursor(cursor: str | None) -> dict[str, str]:
-    """Inverse of ``encode_cursor``; an unreadable cursor counts as empty."""
+def decode_cursor(cursor: str | None) -> ChangeCursor:
+    """Inverse of ``ChangeCursor.encode``; also reads the fingerprints-only format.
+
+    An unreadable cursor counts as empty (every series is then rerun once).
+    """
     if not cursor:
-        return {}
+        return ChangeCursor()
+    versioned = cursor.startswith(_CURSOR_V2)
+    text = cursor[len(_CURSOR_V2):] if versioned else cursor
     try:
-        return dict(json.loads(zlib.decompress(base64.b64decode(cursor))))
+        loaded = json.loads(zlib.decompress(base64.b64decode(text)))
     except (ValueError, zlib.error):
-        return {}
+        return ChangeCursor()
+    if not versioned:
+        return ChangeCursor(fingerprints=dict(loaded)) if isinstance(loaded, dict) \
+            else ChangeCursor()
+    sequence = loaded.get("sequence") if isinstance(loaded, dict) else None
+    fingerprints = loaded.get("fingerprints") if isinstance(loaded, dict) else None
+    if not isinstance(fingerprints, dict) or not isinstance(sequence, int | None):
+        return ChangeCursor()
+    return ChangeCursor(fingerprints=dict(fingerprints), sequence=sequence)
+
+
+def change_run_key(first: str, last: str, sequence: int) -> str:
+    """The run key of the change run over ``first``..``last`` requested by tick ``sequence``."""
+    return f"change:{first}..{last}:{sequence}"
 
 
 @dg.sensor(name="class_series_changes", job=generation_job, minimum_interval_seconds=30,
@@ -47,7 +101,8 @@ def class_series_changes(context: dg.SensorEvaluationContext,
     if not seriesgen.settings().writes_allowed:
         return dg.SkipReason(SAFEGUARD_MESSAGE)
     current = current_fingerprints(seriesgen.engine())
-    previous = decode_cursor(context.cursor)
+    cursor = decode_cursor(context.cursor)
+    previous = cursor.fingerprints
     partitions = class_series_partitions.get_partition_keys(
         dynamic_partitions_store=context.instance)
     known = set(partitions)
@@ -57,10 +112,13 @@ def class_series_changes(context: dg.SensorEvaluationContext,
     if not (added or removed or changed):
         return dg.SkipReason("no series changed")
     order = [key for key in partitions if key in current] + added
-    requests = [
-        range_request(first, last, run_key=_run_key(order, first, last, current))
-        for first, last in contiguous_ranges(order, changed, max_size=RUN_CHUNK)
-    ]
+    ranges = contiguous_ranges(order, changed, max_size=RUN_CHUNK)
+    sequence = cursor.sequence
+    requests = []
+    if ranges:
+        sequence = cursor.next_sequence()
+        requests = [range_request(first, last, run_key=change_run_key(first, last, sequence))
+                    for first, last in ranges]
     dynamic = []
     if added:
         dynamic.append(class_series_partitions.build_add_request(added))
@@ -69,10 +127,4 @@ def class_series_changes(context: dg.SensorEvaluationContext,
     context.log.info(f"series added {len(added)}, removed {len(removed)}, "
                      f"changed {len(changed)}; {len(requests)} run(s) requested")
     return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=dynamic,
-                           cursor=encode_cursor(current))
-
-
-def _run_key(order: list[str], first: str, last: str, fingerprints: dict[str, str]) -> str:
-    keys = order[order.index(first):order.index(last) + 1]
-    digest = zlib.crc32("".join(fingerprints[k] for k in keys).encode())
-    return f"change:{first}..{last}:{digest:08x}"
+                           cursor=ChangeCursor(current, sequence).encode())

@@ -13,11 +13,18 @@ daemon does):
   every series);
 - a deleted series gets its partition deleted and no run;
 - in production without ``ENABLE_SERIES_GENERATION=true`` the sensor skips,
-  naming that variable, and changes nothing.
+  naming that variable, and changes nothing;
+- run keys are unique per change: each tick that requests runs takes the next
+  number of the cursor's sequence; a tick evaluated again from the same cursor
+  builds the same run keys; a reset cursor starts above every earlier number;
+  a cursor of the old format (fingerprints only) still decodes and is honoured.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -28,7 +35,7 @@ import sqlalchemy as sa
 from seriesgen_pipeline.definitions import build_definitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import RANGE_TAG
-from seriesgen_pipeline.defs.sensors import class_series_changes, decode_cursor
+from seriesgen_pipeline.defs.sensors import ChangeCursor, class_series_changes, decode_cursor
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
 from seriesgen_pipeline_tests.defs.support import (
     PARTITIONS,
@@ -126,7 +133,7 @@ def test_first_tick_adds_every_partition_and_one_run(
     assert requests[0].tags[RANGE_TAG] == "k01..k06"
     assert requests[0].run_key is not None
     assert requests[0].run_key.startswith("change:k01..k06:")
-    assert set(decode_cursor(data.cursor)) == set(KEYS)
+    assert set(decode_cursor(data.cursor).fingerprints) == set(KEYS)
 
 
 def test_unchanged_tick_skips(app: tuple[sa.Engine, str], instance: dg.DagsterInstance,
@@ -214,7 +221,7 @@ def test_deleted_series_deletes_its_partition_and_runs_nothing(
     assert (deleted.partitions_def_name, list(deleted.partition_keys)) == (PARTITIONS, ["k03"])
     assert not data.run_requests
     assert instance.get_dynamic_partitions(PARTITIONS) == [k for k in KEYS if k != "k03"]
-    assert "k03" not in decode_cursor(data.cursor)
+    assert "k03" not in decode_cursor(data.cursor).fingerprints
     assert_quiet(instance, url, data.cursor)
 
 
@@ -242,3 +249,68 @@ def test_production_without_enable_skips_and_changes_nothing(
     monkeypatch.setenv("ENABLE_SERIES_GENERATION", "true")
     data = tick(instance, app[1], None)
     assert covered(KEYS, data.run_requests or []) == [KEYS]
+
+
+def _sequence(run_key: str | None) -> int:
+    assert run_key is not None
+    return int(run_key.rsplit(":", 1)[1])
+
+
+def test_each_change_gets_a_new_run_key_and_a_retried_tick_the_same(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    engine, url = app
+    first = decode_cursor(primed).sequence
+    assert first is not None
+    execute(engine, "UPDATE class_series SET room = 'Studio 9' WHERE key = 'k04'")
+
+    edited = tick(instance, url, primed)
+    again = tick(instance, url, primed)  # the daemon retrying the same tick
+
+    (request,) = edited.run_requests or []
+    assert request.run_key == f"change:k04..k04:{first + 1}"
+    assert [r.run_key for r in again.run_requests or []] == [request.run_key]
+    assert decode_cursor(edited.cursor).sequence == first + 1
+
+    execute(engine, "UPDATE class_series SET room = 'Room 3' WHERE key = 'k04'")
+    reverted = tick(instance, url, edited.cursor)
+    (back,) = reverted.run_requests or []
+    assert back.run_key == f"change:k04..k04:{first + 2}"
+    # A tick that requests nothing keeps the number.
+    quiet = tick(instance, url, reverted.cursor)
+    assert quiet.skip_message == "no series changed"
+    execute(engine, "DELETE FROM class_series WHERE key = 'k06'")
+    removed = tick(instance, url, reverted.cursor)
+    assert not removed.run_requests
+    assert decode_cursor(removed.cursor).sequence == first + 2
+
+
+def test_a_reset_cursor_never_reuses_an_earlier_run_key(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    engine, url = app
+    execute(engine, "UPDATE class_series SET room = 'Studio 9' WHERE key = 'k04'")
+    before = tick(instance, url, primed)
+    for key in KEYS:
+        instance.delete_dynamic_partition(PARTITIONS, key)
+
+    reset = tick(instance, url, None)
+
+    (request,) = reset.run_requests or []
+    assert covered(KEYS, [request]) == [KEYS]
+    assert _sequence(request.run_key) > _sequence((before.run_requests or [])[0].run_key)
+
+
+def test_a_cursor_of_the_old_format_still_decodes(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    engine, url = app
+    fingerprints = decode_cursor(primed).fingerprints
+    raw = json.dumps(fingerprints, separators=(",", ":"), sort_keys=True).encode()
+    old = base64.b64encode(zlib.compress(raw, 9)).decode()  # fingerprints only
+
+    assert decode_cursor(old) == ChangeCursor(fingerprints=fingerprints, sequence=None)
+    assert_quiet(instance, url, old)
+    execute(engine, "UPDATE class_series SET room = 'Studio 9' WHERE key = 'k02'")
+    data = tick(instance, url, old)
+    (request,) = data.run_requests or []
+    assert request.partition_key == "k02"
+    assert decode_cursor(data.cursor).fingerprints.keys() == fingerprints.keys()
+    assert decode_cursor("not a cursor") == ChangeCursor()

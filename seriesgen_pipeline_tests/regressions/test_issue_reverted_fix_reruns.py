@@ -1,0 +1,149 @@
+"""Issue: a series put back to a value it had before is never rerun by the sensor.
+
+Contract (SPEC §8, docs/operations.md "the fix itself triggers the rerun"): the
+``class_series_changes`` sensor requests a run for every change of a series,
+and each requested run is launched, including when the change restores a value
+the series had before.
+
+Scenario (issue 12, D1): a new series ``west-pilates`` is loaded; the sensor
+adds its partition and runs it alone. It is broken by raw SQL
+(``recurrence='FREQ=WEEKLY;BYDAY=XX'``); the next tick requests a run, which
+fails, and the partition shows FAILED. The original value is put back by raw
+SQL. The next tick requests a run — and Dagster must launch it.
+
+Bug: the run key was the range plus a CRC of the range's fingerprints, so the
+revert rebuilt the run key of the series' first run. The daemon skips a request
+whose run key an earlier run of the same sensor carries ("already completed
+with run keys: change:west-pilates..west-pilates:…"), the cursor moved on, and
+the partition stayed FAILED until the nightly.
+
+Here each tick's requests go through the daemon's own test (a run of this
+sensor with the same ``dagster/run_key`` tag exists: skip) and are executed on a
+real instance, against a real SQLite application database. After the revert, the
+run is launched, succeeds, and the partition is MATERIALIZED again; a second
+break/revert cycle behaves the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from seriesgen_pipeline.definitions import build_definitions
+from seriesgen_pipeline.defs.resources import SeriesgenResource
+from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
+from seriesgen_pipeline_tests.defs.support import (
+    NOW,
+    apply_partition_requests,
+    migrated_engine,
+    partition_status,
+)
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.sensor_definition import SensorExecutionData
+
+SENSOR = "class_series_changes"
+RUN_KEY_TAG = "dagster/run_key"  # the daemon's tags on a sensor's runs
+SENSOR_NAME_TAG = "dagster/sensor_name"
+SESSIONS = dg.AssetKey("class_sessions")
+GOOD = "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,TH"
+BROKEN = "FREQ=WEEKLY;BYDAY=XX"
+
+
+@pytest.fixture(autouse=True)
+def development(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SERIESGEN_ENV", raising=False)
+    monkeypatch.delenv("ENABLE_SERIES_GENERATION", raising=False)
+
+
+@pytest.fixture
+def app(tmp_path) -> Iterator[tuple[sa.Engine, str]]:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path}/app.db"
+    engine = migrated_engine(url)
+    seed_base(engine, horizon_days=14)
+    seed_branch(engine, "east")
+    seed_branch(engine, "west")
+    seed_series(engine, "east-yoga", branch="east")
+    yield engine, url
+    engine.dispose()
+
+
+class Daemon:
+    """The sensor's ticks and its run launches, with the daemon's run key test."""
+
+    def __init__(self, instance: dg.DagsterInstance, url: str) -> None:
+        self.instance = instance
+        self.defs = build_definitions(resource=SeriesgenResource(database_url=url, now=NOW))
+        self.job = self.defs.resolve_job_def("series_generation_job")
+        self.cursor: str | None = None
+        self.url = url
+
+    def tick(self) -> SensorExecutionData:
+        sensor = self.defs.resolve_sensor_def(SENSOR)
+        with dg.build_sensor_context(
+            instance=self.instance, instance_ref=self.instance.get_ref(), cursor=self.cursor,
+            repository_def=self.defs.get_repository_def(),
+            resources={"seriesgen": SeriesgenResource(database_url=self.url, now=NOW)},
+        ) as context:
+            data = sensor.evaluate_tick(context)
+        apply_partition_requests(self.instance, data.dynamic_partitions_requests or [])
+        self.cursor = data.cursor
+        return data
+
+    def submit(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult | None:
+        """Launch ``request`` unless an earlier run of the sensor has its run key."""
+        assert request.run_key is not None
+        earlier = self.instance.get_runs(filters=dg.RunsFilter(
+            tags={RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: SENSOR}))
+        if earlier:
+            return None
+        return self.job.execute_in_process(
+            instance=self.instance, partition_key=request.partition_key,
+            tags={**request.tags, RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: SENSOR},
+            raise_on_error=False)
+
+    def tick_and_launch(self) -> list[dg.ExecuteInProcessResult | None]:
+        return [self.submit(request) for request in self.tick().run_requests or []]
+
+
+def test_reverted_fix_is_rerun_and_materialized(app: tuple[sa.Engine, str]) -> None:
+    engine, url = app
+    with dg.instance_for_test() as instance:
+        daemon = Daemon(instance, url)
+        (first,) = daemon.tick_and_launch()
+        assert first is not None and first.success
+
+        seed_series(engine, "west-pilates", branch="west", recurrence=GOOD, start_time="01:30")
+        (added,) = daemon.tick_and_launch()
+        assert added is not None and added.success
+        assert partition_status(instance, SESSIONS, ["west-pilates"]) == {
+            "west-pilates": "MATERIALIZED"}
+
+        for cycle in range(2):
+            execute(engine, f"UPDATE class_series SET recurrence = '{BROKEN}' "
+                            "WHERE key = 'west-pilates'")
+            (broken,) = daemon.tick_and_launch()
+            assert broken is not None, f"cycle {cycle}: the breaking change was not launched"
+            assert not broken.success
+            assert partition_status(instance, SESSIONS, ["west-pilates"]) == {
+                "west-pilates": "FAILED"}
+
+            execute(engine, f"UPDATE class_series SET recurrence = '{GOOD}' "
+                            "WHERE key = 'west-pilates'")
+            (reverted,) = daemon.tick_and_launch()
+            assert reverted is not None, (
+                f"cycle {cycle}: the revert's run key was already used; Dagster skips it")
+            assert reverted.success
+            assert partition_status(instance, SESSIONS, ["west-pilates", "east-yoga"]) == {
+                "west-pilates": "MATERIALIZED", "east-yoga": "MATERIALIZED"}
+
+        assert daemon.tick().skip_message == "no series changed"
+        with engine.connect() as conn:
+            sessions = conn.execute(sa.text(
+                "SELECT count(*) FROM class_sessions WHERE series_key = 'west-pilates'")
+            ).scalar_one()
+        assert sessions > 0
