@@ -12,21 +12,27 @@ import csv
 import io
 import json
 import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from importlib.resources import files
 from pathlib import Path
+from types import FrameType
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from seriesgen_pipeline.core.clock import format_instant
 from seriesgen_pipeline.core.errors import SeriesgenError
+from seriesgen_pipeline.persistence import listing
 from seriesgen_pipeline.persistence import repository as repo
 from seriesgen_pipeline.persistence.db import (
+    DatabaseUrlError,
     create_db_engine,
+    mask_secrets,
     safe_url,
     schema_is_current,
     upgrade_database,
@@ -81,12 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = sub.add_parser("stats", parents=[common],
                            help="summarise recent runs per branch and day")
-    stats.add_argument("--days", type=int, default=7, help="look back this many days (7)")
+    stats.add_argument("--days", type=_days_arg, default=7,
+                       help=f"look back this many days, 1..{MAX_STATS_DAYS} (7)")
     stats.add_argument("--format", choices=("table", "json"), default="table")
 
     demo = sub.add_parser("demo", parents=[common], help="seed the demo data and generate")
     demo.add_argument("--now", help="ISO-8601 instant used as now (default 2026-03-01T12:00Z)")
     return parser
+
+
+MAX_STATS_DAYS = 3660
+EXIT_INTERRUPTED = 130
 
 
 def _date_arg(text: str) -> date:
@@ -96,8 +107,18 @@ def _date_arg(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
 
+def _days_arg(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+    if not 1 <= days <= MAX_STATS_DAYS:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_STATS_DAYS}, not {text[:40]}")
+    return days
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
+    """Entry point; returns the exit code. Every error ends here as a message, never a trace."""
     configure_logging()
     parser = build_parser()
     try:
@@ -105,21 +126,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     args.database_url = getattr(args, "database_url", None)
+    url = args.database_url or os.environ.get("SERIESGEN_DATABASE_URL")
     try:
-        settings = Settings.from_env(database_url=args.database_url)
-        return _dispatch(args, settings)
-    except SeriesgenError as exc:
-        print(f"seriesgen: error: {exc}", file=sys.stderr)
-        return 2
+        with _terminate_as_interrupt():
+            settings = Settings.from_env(database_url=args.database_url)
+            url = settings.database_url
+            return _dispatch(args, settings)
+    except KeyboardInterrupt:
+        print("seriesgen: interrupted; nothing more was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
-    except sa.exc.OperationalError as exc:
-        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        print(f"seriesgen: error: cannot use the database "
-              f"{safe_url(args.database_url or Settings.from_env().database_url)}: "
-              f"{detail}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        code, message = error_report(exc, url)
+        print(f"seriesgen: error: {mask_secrets(message, url)}", file=sys.stderr)
+        return code
+
+
+def error_report(exc: BaseException, url: str | None) -> tuple[int, str]:
+    """The exit code and one-line message for an error that ends a command.
+
+    2 for bad usage or input, an unusable database URL or database, the safeguard;
+    1 for anything else. An unexpected error's traceback goes to the log (shown
+    with ``SERIESGEN_DEBUG=1``), not to the user.
+    """
+    where = safe_url(url) if url else "the database"
+    if isinstance(exc, SeriesgenError | DatabaseUrlError):
+        return 2, str(exc)
+    if isinstance(exc, sa.exc.NoSuchModuleError | ImportError):
+        return 2, f"{where}: the database driver is not installed ({_first_line(exc)})"
+    if isinstance(exc, sa.exc.ArgumentError):
+        return 2, f"{where}: {_first_line(exc)}"
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return 2, f"cannot use the database {where}: {_first_line(exc.orig or exc)}"
+    if isinstance(exc, sa.exc.DBAPIError):
+        return 1, f"the database {where} refused the request: {_first_line(exc.orig or exc)}"
+    if isinstance(exc, OSError):
+        return 2, f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": ")
+    log.debug("unexpected error", exc_info=exc)
+    if os.environ.get("SERIESGEN_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    return 1, (f"unexpected {type(exc).__name__}: {_first_line(exc)} "
+               "(set SERIESGEN_DEBUG=1 for the details)")
+
+
+def _first_line(exc: object) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends a command the way Ctrl-C does (a truthful report, exit 130)."""
+    def _raise(_signum: int, frame: FrameType | None) -> None:
+        # Whatever handles SIGINT now handles this too: outside a run that raises
+        # KeyboardInterrupt; inside one, Dagster's handler stops the run at its next
+        # interruption point, so the run is recorded as ended, not left running.
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not the main thread (tests calling main() from a worker)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -130,6 +210,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "demo":
         return _demo(settings, args)
+    # Every other command works on an existing, migrated database and creates nothing.
     engine = _ready_engine(settings)
     if args.command == "load":
         return _load(engine, settings, args.file)
@@ -140,12 +221,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "conflicts":
         return _conflicts(engine, args.format)
     if args.command == "stats":
-        return _stats(engine, settings, args)
+        return _stats(engine, args)
     raise UsageError(f"unknown command {args.command}")
 
 
 def _ready_engine(settings: Settings) -> sa.Engine:
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.database_url, create=False)
     if not schema_is_current(engine):
         raise UsageError(f"the database {safe_url(settings.database_url)} is not migrated; "
                          "run `seriesgen db upgrade` first")
@@ -162,7 +243,7 @@ def _load(engine: sa.Engine, settings: Settings, path: Path) -> int:
 
 
 def _resolve_now(settings: Settings, text: str | None) -> datetime:
-    return parse_now(text) if text else settings.now()
+    return parse_now(text) if text is not None else settings.now()
 
 
 def _generate(engine: sa.Engine, settings: Settings, args: argparse.Namespace) -> int:
@@ -188,6 +269,8 @@ def _generate(engine: sa.Engine, settings: Settings, args: argparse.Namespace) -
                     "series": report.series, "totals": report.totals(),
                     "duration_ms": report.duration_ms}
         failed = bool(report.failed)
+        if report.interrupted:
+            document["interrupted"] = True
     if args.format == "json":
         print(json.dumps(document, indent=2, default=str))
     else:
@@ -197,6 +280,11 @@ def _generate(engine: sa.Engine, settings: Settings, args: argparse.Namespace) -
                      rows))
         print(f"totals: {document['totals']}  duration_ms={document['duration_ms']}"
               + ("  (dry run: nothing written)" if args.dry_run else ""))
+    if document.get("interrupted"):
+        done = sum(1 for s in document["series"] if s["status"] in ("success", "committed"))
+        print(f"seriesgen: interrupted: {done} of {len(document['series'])} series were "
+              "committed; run the same command again to complete the rest", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 1 if failed else 0
 
 
@@ -216,46 +304,32 @@ def _dry_run(engine: sa.Engine, keys: list[str] | None, now: datetime) -> dict[s
     }
 
 
-SESSION_FIELDS = ("series_key", "occurrence_key", "branch", "title", "instructor", "room",
-                  "capacity", "timezone", "starts_at", "ends_at", "local_start", "status",
-                  "detached", "booked_count")
+SESSION_FIELDS = listing.SESSION_FIELDS
+
+
+def _report_unreadable(rows: list[str]) -> int:
+    """Say which rows were left out of a listing; exit 1 when some were."""
+    for line in rows[:20]:
+        print(f"seriesgen: unreadable row left out: {line}", file=sys.stderr)
+    if len(rows) > 20:
+        print(f"seriesgen: … and {len(rows) - 20} more unreadable rows", file=sys.stderr)
+    return 1 if rows else 0
 
 
 def session_documents(engine: sa.Engine, *, series: str | None = None,
                       branch: str | None = None, date_from: date | None = None,
                       date_to: date | None = None) -> list[dict[str, Any]]:
     """Sessions as SPEC §9 prints them, sorted by series then ``starts_at``."""
-    t = repo.sessions_t
-    query = sa.select(t).order_by(t.c.series_key, t.c.starts_at, t.c.id)
-    if series:
-        query = query.where(t.c.series_key == series)
-    if branch:
-        query = query.where(t.c.branch_id == branch)
-    if date_from:
-        query = query.where(t.c.starts_at >= datetime.combine(date_from, datetime.min.time(),
-                                                              tzinfo=UTC))
-    if date_to:
-        query = query.where(t.c.starts_at < datetime.combine(
-            date_to + timedelta(days=1), datetime.min.time(), tzinfo=UTC))
-    out = []
     with engine.connect() as conn:
-        for r in conn.execute(query).mappings():
-            out.append({
-                "series_key": r["series_key"], "occurrence_key": r["occurrence_key"],
-                "branch": r["branch_id"], "title": r["title"], "instructor": r["instructor"],
-                "room": r["room"], "capacity": r["capacity"], "timezone": r["timezone"],
-                "starts_at": format_instant(r["starts_at"]),
-                "ends_at": format_instant(r["ends_at"]),
-                "local_start": r["starts_at"].astimezone(ZoneInfo(r["timezone"])).isoformat(),
-                "status": r["status"], "detached": bool(r["detached"]),
-                "booked_count": r["booked_count"],
-            })
-    return out
+        return listing.list_sessions(conn, series=series, branch=branch, date_from=date_from,
+                                     date_to=date_to).documents
 
 
 def _sessions(engine: sa.Engine, args: argparse.Namespace) -> int:
-    docs = session_documents(engine, series=args.series, branch=args.branch,
-                             date_from=args.date_from, date_to=args.date_to)
+    with engine.connect() as conn:
+        found = listing.list_sessions(conn, series=args.series, branch=args.branch,
+                                      date_from=args.date_from, date_to=args.date_to)
+    docs = found.documents
     if args.format == "json":
         print(json.dumps(docs, indent=2))
     elif args.format == "csv":
@@ -270,17 +344,13 @@ def _sessions(engine: sa.Engine, args: argparse.Namespace) -> int:
                    "instructor", "capacity", "status", "booked_count"]
         print(_table(columns, [[d[c] for c in columns] for d in docs]))
         print(f"{len(docs)} session(s)")
-    return 0
+    return _report_unreadable(found.unreadable)
 
 
 def _conflicts(engine: sa.Engine, fmt: str) -> int:
-    t = repo.conflicts_t
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(t).order_by(t.c.series_key, t.c.severity, t.c.code)
-                            ).mappings().all()
-    docs = [{"series_key": r["series_key"], "code": r["code"], "severity": r["severity"],
-             "message": r["message"], "dates": r["dates"], "config_hash": r["config_hash"],
-             "detected_at": format_instant(r["detected_at"])} for r in rows]
+        found = listing.list_conflicts(conn)
+    docs = found.documents
     if fmt == "json":
         print(json.dumps(docs, indent=2))
     else:
@@ -288,23 +358,21 @@ def _conflicts(engine: sa.Engine, fmt: str) -> int:
                      [[d["series_key"], d["severity"], d["code"], ",".join(d["dates"][:3]),
                        d["message"]] for d in docs]))
         print(f"{len(docs)} conflict(s)")
-    return 0
+    return _report_unreadable(found.unreadable)
 
 
-def _stats(engine: sa.Engine, settings: Settings, args: argparse.Namespace) -> int:
+def _stats(engine: sa.Engine, args: argparse.Namespace) -> int:
     from seriesgen_pipeline.service.stats import stats_document
 
-    if args.days < 1:
-        raise UsageError("--days must be 1 or more")
     # Runs are logged at the wall clock, so the look-back is from the clock too.
-    records = stats_document(engine, now=datetime.now(UTC), days=args.days)
+    records, unreadable = stats_document(engine, now=datetime.now(UTC), days=args.days)
     if args.format == "json":
         print(json.dumps(records, indent=2))
-        return 0
-    columns = ["day", "branch", "runs", "series_runs", "created", "updated", "deleted",
-               "failures", "p50_ms", "p95_ms"]
-    print(_table(columns, [[r[c] for c in columns] for r in records]))
-    return 0
+    else:
+        columns = ["day", "branch", "runs", "series_runs", "created", "updated", "deleted",
+                   "failures", "p50_ms", "p95_ms"]
+        print(_table(columns, [[r[c] for c in columns] for r in records]))
+    return _report_unreadable(unreadable)
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -320,7 +388,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     print(f"demo data loaded into {safe_url(settings.database_url)}: {summary}", file=sys.stderr)
     # The demo data lives in the first half of 2026: by default it is generated as of
     # 2026-03-01, a week before New York and four weeks before London change clocks.
-    now = parse_now(args.now) if args.now else settings.now_override or DEMO_NOW
+    now = parse_now(args.now) if args.now is not None else settings.now_override or DEMO_NOW
     report = run_generation(engine, settings, keys=None, now=now)
     print(f"generation as of {format_instant(now)} through Dagster "
           f"(run {', '.join(report.run_ids)}):")

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, time
+from types import MappingProxyType
 from typing import Any
 
 from seriesgen_pipeline.core.clock import parse_hhmm
 from seriesgen_pipeline.core.errors import (
     IncompleteBaseConfigError,
     SeriesDefinitionError,
+    UnreadableValueError,
 )
 from seriesgen_pipeline.core.timezones import load_zone
 
@@ -37,7 +40,12 @@ CONFIG_FIELDS = (
 
 @dataclass(frozen=True)
 class ConfigValues:
-    """The fields one scope sets; ``None`` means "inherit"."""
+    """The fields one scope sets; ``None`` means "inherit".
+
+    ``unreadable`` holds the fields whose stored value could not be read: such a
+    field counts as set by this scope, so exactly the series that would inherit it
+    from here fail with its error, and the others are not affected.
+    """
 
     horizon_days: int | None = None
     timezone: str | None = None
@@ -48,11 +56,15 @@ class ConfigValues:
     closed_dates: tuple[date, ...] | None = None
     generation_enabled: bool | None = None
     cleanup_grace_days: int | None = None
+    unreadable: Mapping[str, UnreadableValueError] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (dates as ISO strings)."""
         out: dict[str, Any] = {}
         for f in fields(self):
+            if f.name == "unreadable":
+                continue
             value = getattr(self, f.name)
             if f.name == "closed_dates" and value is not None:
                 value = [d.isoformat() for d in value]
@@ -154,16 +166,22 @@ def resolve_config(
         IncompleteBaseConfigError: the base leaves a field unset.
         SeriesDefinitionError: a value is out of range, naming field and scope.
     """
-    missing = [name for name in CONFIG_FIELDS if getattr(base, name) is None]
+    missing = [name for name in CONFIG_FIELDS
+               if getattr(base, name) is None and name not in base.unreadable]
     if missing:
         raise IncompleteBaseConfigError(missing)
     layers = [("series", series), ("branch", branch), ("base", base)]
+    for _, layer in layers:
+        if layer is not None and "closed_dates" in layer.unreadable:
+            raise layer.unreadable["closed_dates"]  # a union: every scope's list is read
     values: dict[str, Any] = {}
     provenance: dict[str, str] = {}
     for name in CONFIG_FIELDS:
         if name == "closed_dates":
             continue
         for scope, layer in layers:
+            if layer is not None and name in layer.unreadable:
+                raise layer.unreadable[name]
             value = getattr(layer, name) if layer is not None else None
             if value is not None:
                 validate_field(name, value, scope)

@@ -92,3 +92,34 @@ class SafeguardError(SeriesgenError):
 
 class SettingsError(SeriesgenError):
     """An environment variable holds a value seriesgen cannot use."""
+
+
+class UnreadableValueError(SeriesDefinitionError):
+    """A value in one of the series' rows cannot be read (written by another tool).
+
+    Attributes:
+        table: the table of the row.
+        row: how the row is named (``'west-pilates'``, ``base``, ``branch 'east'``, an id).
+        column: the column holding the value.
+        value: the value as stored, shortened for the message.
+    """
+
+    def __init__(self, table: str, row: str, column: str, value: object, reason: str,
+                 *, scope: str | None = None) -> None:
+        self.table = table
+        self.row = row
+        self.column = column
+        self.value = _shorten(value)
+        super().__init__(
+            "UNREADABLE_VALUE", f"{table} {row}: {column} {self.value} {reason}",
+            field=None, scope=None,
+            hint=f"correct the value of {column} in that row (another writer stored it)",
+        )
+        # The scope is kept for reporting, not repeated in the message (the row names it).
+        self.field = column
+        self.scope = scope
+
+
+def _shorten(value: object, limit: int = 60) -> str:
+    text = repr(value) if not isinstance(value, str) else f"'{value}'"
+    return text if len(text) <= limit else text[:limit - 3] + "...'"

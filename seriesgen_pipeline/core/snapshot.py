@@ -7,6 +7,7 @@ change that run's output; the next run picks the edit up.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from seriesgen_pipeline.core import conflicts as c
 from seriesgen_pipeline.core.clock import format_instant, parse_instant
 from seriesgen_pipeline.core.config import ConfigValues, ResolvedConfig, resolve_config
-from seriesgen_pipeline.core.errors import SeriesDefinitionError
+from seriesgen_pipeline.core.errors import SeriesDefinitionError, UnreadableValueError
 from seriesgen_pipeline.core.series import SeriesSpec, ValidSeries, validate_series
 
 
@@ -101,9 +102,16 @@ def build_snapshot(
     branch: ConfigValues | None,
     series: ConfigValues | None,
     branch_known: bool,
+    unreadable: Sequence[UnreadableValueError] = (),
 ) -> SeriesSnapshot:
-    """Resolve and validate one series; a problem becomes the snapshot's error."""
+    """Resolve and validate one series; a problem becomes the snapshot's error.
+
+    ``unreadable`` lists values of the series' own row that could not be read; the
+    first one is the snapshot's error (``spec`` then holds placeholders for them).
+    """
     try:
+        if unreadable:
+            raise unreadable[0]
         if not branch_known:
             raise SeriesDefinitionError(
                 c.UNKNOWN_BRANCH, f"branch {spec.branch_id!r} does not exist",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class GenerationReport:
     run_ids: list[str]
     series: list[dict[str, object]] = field(default_factory=list)
     duration_ms: int = 0
+    interrupted: bool = False  # SIGINT or SIGTERM ended the generation early
 
     @property
     def failed(self) -> list[str]:
@@ -48,6 +50,8 @@ class GenerationReport:
         out = {"series": len(self.series), "created": 0, "updated": 0, "deleted": 0,
                "protected": 0, "failed": len(self.failed),
                "skipped": sum(1 for s in self.series if s["status"] == "skipped")}
+        if self.interrupted:
+            out["interrupted"] = sum(1 for s in self.series if s["status"] == "interrupted")
         for s in self.series:
             for name in ("created", "updated", "deleted", "protected"):
                 out[name] += int(s[name])  # type: ignore[call-overload]
@@ -64,6 +68,8 @@ def open_instance() -> dg.DagsterInstance:
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         return dg.DagsterInstance.ephemeral()
+    if not os.path.isabs(home):  # checked before anything is created under it
+        raise SettingsError(f"DAGSTER_HOME={home} must be an absolute path")
     try:
         with _home_lock(home):
             return dg.DagsterInstance.get()
@@ -137,20 +143,30 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
         notify_recipient=settings.notify_recipient, now=format_instant(now),
     )
     job = build_definitions(resource=resource).resolve_job_def("series_generation_job")
-    run_ids = []
+    run_ids: list[str] = []
     failures: dict[str, str] = {}
+    interrupted_run: str | None = None
     for first, last in contiguous_ranges(order, wanted, max_size=CLI_RUN_CHUNK):
-        result = job.execute_in_process(
-            instance=instance, tags={**range_tags(first, last), "seriesgen/launched_by": "cli"},
-            # Per-series results are reported from generation_log; a failure of the run
-            # itself is reported below, without Dagster's stack trace on the console.
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-            raise_on_error=False,
-        )
-        run_ids.append(result.run_id)
+        run_id = str(uuid.uuid4())
+        run_ids.append(run_id)
+        try:
+            result = job.execute_in_process(
+                instance=instance, run_id=run_id,
+                tags={**range_tags(first, last), "seriesgen/launched_by": "cli"},
+                # Per-series results are reported from generation_log; a failure of the
+                # run itself is reported below, without Dagster's stack trace on the console.
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                raise_on_error=False,
+            )
+        except KeyboardInterrupt:  # outside the step, where Dagster does not catch it
+            interrupted_run = run_id
+            break
         if not result.success:
+            if _interrupted(result):
+                interrupted_run = run_id
+                break
             failures[result.run_id] = _run_failure(result)
-    report = GenerationReport(run_ids=run_ids)
+    report = GenerationReport(run_ids=run_ids, interrupted=interrupted_run is not None)
     # The runs may have outlived connections this process pooled before them (a server
     # restart, a terminated backend): the read below is retried on fresh ones.
     for attempt in range(3):
@@ -172,8 +188,26 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
         "error": r["error"], "run_id": r["run_id"],
     } for r in rows]
     logged = {r["series_key"] for r in rows}
+    committed: set[str] = set()
+    written: dict[str, tuple[int, int]] = {}
+    if interrupted_run:
+        with engine.connect() as conn:
+            committed = repo.series_generated_as_of(conn, keys=sorted(wanted - logged), now=now)
+            written = repo.rows_written_by_run(conn, run_id=interrupted_run)
     for key in sorted(wanted - logged):
-        if key not in remaining:
+        if interrupted_run:
+            done = key in committed
+            created, updated = written.get(key, (0, 0))
+            report.series.append({
+                "key": key, "status": "committed" if done else "interrupted",
+                "created": created, "updated": updated, "deleted": 0, "protected": 0,
+                "run_id": interrupted_run,
+                "error": ("every session of it was committed before the interruption; "
+                          "its conflicts are recorded by the next run" if done else
+                          "interrupted before it was complete: what was committed stays, "
+                          "the next run completes it"),
+            })
+        elif key not in remaining:
             # Deleted or retired by another writer after this run listed it: not a failure.
             report.series.append({
                 "key": key, "status": "skipped", "created": 0, "updated": 0, "deleted": 0,
@@ -196,9 +230,34 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
 
 
 def _run_failure(result: dg.ExecuteInProcessResult) -> str:
-    """The first line of the run's step failure."""
+    """What failed the run: its step failure's root cause, in one line.
+
+    Dagster wraps the error of the step's code (``DagsterExecutionStepExecutionError:
+    Error occurred while executing op …``); the cause chain holds the real one (the
+    database is read-only, a connection was refused).
+    """
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error is not None:
-            lines = event.step_failure_data.error.message.strip().splitlines()
-            return lines[0] if lines else "step failed"
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            lines = error.message.strip().splitlines()
+            return lines[0] if lines else (error.cls_name or "step failed")
+    for event in result.all_events:
+        if event.is_run_failure and event.message:
+            return event.message.strip().splitlines()[0]
     return "run failed"
+
+
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """True when the run ended because the process was interrupted (SIGINT, SIGTERM)."""
+    if result.dagster_run.status == dg.DagsterRunStatus.CANCELED:
+        return True
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            while error is not None:
+                if error.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
+                    return True
+                error = error.cause
+    return False

@@ -16,14 +16,48 @@ from sqlalchemy.engine import make_url
 DEFAULT_DATABASE_URL = "sqlite:///.seriesgen/seriesgen.db"
 
 
+# Query parameters that carry a secret in the URL forms SQLAlchemy and libpq accept.
+_SECRET_PARAMS = ("password", "sslpassword", "passfile", "sslkey")
+_MASK = "***"
+
+
 def safe_url(url: str | sa.URL) -> str:
-    """The URL with its password masked: the only form that may be logged or shown."""
+    """The URL with every secret masked: the only form that may be logged or shown.
+
+    Masks the password of the user-info part and the secret query parameters
+    (``password=``, ``sslpassword=`` …). Text that is not a URL is not echoed.
+    """
     try:
-        return make_url(str(url) if not isinstance(url, sa.URL) else url).render_as_string(
-            hide_password=True
-        )
+        parsed = make_url(url) if isinstance(url, sa.URL) else make_url(str(url))
     except Exception:
         return "<unparsable database URL>"
+    query = {name: (_MASK if name.lower() in _SECRET_PARAMS else value)
+             for name, value in parsed.query.items()}
+    rendered = parsed.set(query=query).render_as_string(hide_password=True)
+    return rendered.replace("%2A%2A%2A", _MASK)  # the query part is URL-encoded
+
+
+def mask_secrets(text: str, url: str | sa.URL | None) -> str:
+    """``text`` with the secrets of ``url`` (its password and secret parameters) masked.
+
+    For messages that may quote the URL or its parts, such as a driver's error.
+    """
+    if url is None:
+        return text
+    try:
+        parsed = make_url(url) if isinstance(url, sa.URL) else make_url(str(url))
+    except Exception:
+        return text
+    secrets = [parsed.password] if parsed.password else []
+    for name, value in parsed.query.items():
+        if name.lower() in _SECRET_PARAMS:
+            secrets.extend([value] if isinstance(value, str) else list(value))
+    # Very short secrets are not searched for: they would mask ordinary words, and a
+    # message shows the URL only in its masked form anyway.
+    for secret in sorted((str(s) for s in secrets if s and len(str(s)) >= 4), key=len,
+                         reverse=True):
+        text = text.replace(secret, _MASK)
+    return text
 
 
 def normalize_url(url: str) -> str:
@@ -35,19 +69,42 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str) -> sa.Engine:
+class DatabaseUrlError(ValueError):
+    """The database URL is malformed, of an unsupported kind, or names no database."""
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def create_db_engine(url: str, *, create: bool = True) -> sa.Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and immediate write locks.
 
     On SQLite every transaction starts with ``BEGIN IMMEDIATE``: it takes the
     database write lock up front, so two writers queue instead of failing with
-    a deadlock on lock upgrade.
+    a deadlock on lock upgrade. With ``create`` false, a SQLite file (and its
+    directory) that does not exist is an error instead of being created.
+
+    Raises:
+        DatabaseUrlError: a malformed or unsupported URL, or a missing SQLite file.
     """
     url = normalize_url(url)
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise DatabaseUrlError(f"{safe_url(url)} is not a database URL "
+                               "(e.g. sqlite:///path/to/file.db or "
+                               "postgresql://user@host/db)") from None
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise DatabaseUrlError(f"{safe_url(url)}: unsupported database "
+                               f"'{parsed.get_backend_name()}' (use sqlite or postgresql)")
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            if not create and not Path(database).is_file():
+                raise DatabaseUrlError(f"the database file {database} does not exist; "
+                                       "run `seriesgen db upgrade` to create it")
+            if create:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 120})
 
         @sa.event.listens_for(engine, "connect")

@@ -8,15 +8,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from seriesgen_pipeline.core import readers
 from seriesgen_pipeline.core.config import CONFIG_FIELDS, ConfigValues
 from seriesgen_pipeline.core.conflicts import Overlap
+from seriesgen_pipeline.core.errors import UnreadableValueError
 from seriesgen_pipeline.core.reconcile import ExistingSession, SessionValues, Update
 from seriesgen_pipeline.core.series import SeriesSpec
 from seriesgen_pipeline.persistence.models import (
@@ -52,62 +54,175 @@ def utcnow() -> datetime:
 
 # ---------------------------------------------------------------- configuration
 
-def config_values_from_row(row: Mapping[str, Any]) -> ConfigValues:
-    """A ``scheduling_configs`` row as core ``ConfigValues``."""
-    values = {name: row[name] for name in CONFIG_FIELDS}
+_CONFIG_READERS = {
+    "horizon_days": readers.read_int, "timezone": readers.read_text,
+    "default_duration_minutes": readers.read_int, "default_capacity": readers.read_int,
+    "open_time": readers.read_text, "close_time": readers.read_text,
+    "closed_dates": readers.read_date_list, "generation_enabled": readers.read_bool,
+    "cleanup_grace_days": readers.read_int,
+}
+
+
+def config_values_from_row(row: Mapping[str, Any], name: str = "") -> ConfigValues:
+    """A ``scheduling_configs`` row as core ``ConfigValues``.
+
+    A value that cannot be read is left unset and recorded in ``unreadable``
+    (``name`` says how the error names the row, e.g. ``branch 'east'``).
+    """
+    values: dict[str, Any] = {}
+    unreadable: dict[str, UnreadableValueError] = {}
+    scope = row.get("scope")
+    for field_name in CONFIG_FIELDS:
+        raw = row[field_name]
+        try:
+            values[field_name] = _CONFIG_READERS[field_name](raw)
+        except readers.UnreadableValue as exc:
+            values[field_name] = None
+            unreadable[field_name] = UnreadableValueError(
+                "scheduling_configs", name or str(scope), field_name, raw, exc.reason,
+                scope=scope)
     if values["closed_dates"] is not None:
         values["closed_dates"] = tuple(values["closed_dates"])
-    return ConfigValues(**values)
+    return ConfigValues(**values, unreadable=unreadable)
 
 
 @dataclass(frozen=True)
 class SchedulingInputs:
-    """Everything snapshots are built from, read in one transaction."""
+    """Everything snapshots are built from, read in one transaction.
+
+    ``unreadable`` lists, per series id, the values of its ``class_series`` row that
+    could not be read (its ``SeriesSpec`` holds placeholders for them).
+    """
 
     base: ConfigValues | None
     branches: dict[str, str]
     branch_configs: dict[str, ConfigValues]
     series: list[SeriesSpec]
     series_configs: dict[int, ConfigValues]
+    unreadable: dict[int, list[UnreadableValueError]] = field(default_factory=dict)
+
+
+# Column -> (reader, placeholder used when the value cannot be read).
+_SERIES_READERS: dict[str, tuple[Any, Any]] = {
+    "key": (readers.read_text, ""), "branch_id": (readers.read_text, ""),
+    "title": (readers.read_text, ""), "instructor": (readers.read_text, None),
+    "room": (readers.read_text, None), "capacity": (readers.read_int, None),
+    "recurrence": (readers.read_text, ""), "start_time": (readers.read_text, ""),
+    "duration_minutes": (readers.read_int, None), "start_date": (readers.read_date, None),
+    "end_date": (readers.read_date, None), "exdates": (readers.read_date_list, None),
+    "version": (readers.read_int, 1),
+}
+_PLACEHOLDER_DATE = date(1970, 1, 1)
+
+
+def read_series_row(row: Mapping[str, Any]) -> tuple[SeriesSpec, list[UnreadableValueError]]:
+    """A ``class_series`` row (typed or raw) as a ``SeriesSpec`` and the values it could not read.
+
+    Each unreadable value is replaced by a placeholder and reported, naming the row
+    by its key (or by its id when the key itself is unreadable).
+    """
+    values: dict[str, Any] = {}
+    bad: list[tuple[str, Any, str]] = []
+    for column, (reader, placeholder) in _SERIES_READERS.items():
+        try:
+            values[column] = reader(row[column])
+        except readers.UnreadableValue as exc:
+            values[column] = placeholder
+            bad.append((column, row[column], exc.reason))
+    if values["start_date"] is None:
+        if not any(column == "start_date" for column, _, _ in bad):
+            bad.append(("start_date", None, "is missing"))
+        values["start_date"] = _PLACEHOLDER_DATE
+    key = values["key"] or f"#{row['id']}"
+    name = f"'{values['key']}'" if values["key"] else f"id {row['id']}"
+    problems = [UnreadableValueError("class_series", name, column, raw, reason, scope="series")
+                for column, raw, reason in bad]
+    spec = SeriesSpec(
+        id=row["id"], key=key, branch_id=values["branch_id"] or "", title=values["title"] or "",
+        instructor=values["instructor"], room=values["room"], capacity=values["capacity"],
+        recurrence=values["recurrence"] or "", start_time=values["start_time"] or "",
+        duration_minutes=values["duration_minutes"], start_date=values["start_date"],
+        end_date=values["end_date"], exdates=tuple(values["exdates"] or ()),
+        version=values["version"] if values["version"] is not None else 1,
+    )
+    return spec, problems
 
 
 def spec_from_row(row: Mapping[str, Any]) -> SeriesSpec:
-    """A ``class_series`` row as a core ``SeriesSpec``."""
-    return SeriesSpec(
-        id=row["id"], key=row["key"], branch_id=row["branch_id"], title=row["title"],
-        instructor=row["instructor"], room=row["room"], capacity=row["capacity"],
-        recurrence=row["recurrence"], start_time=row["start_time"],
-        duration_minutes=row["duration_minutes"], start_date=row["start_date"],
-        end_date=row["end_date"], exdates=tuple(row["exdates"] or ()),
-        version=row["version"],
-    )
+    """A ``class_series`` row as a core ``SeriesSpec``.
+
+    Raises:
+        UnreadableValueError: a value of the row cannot be read.
+    """
+    spec, problems = read_series_row(row)
+    if problems:
+        raise problems[0]
+    return spec
+
+
+def uncoerced(column: Any) -> Any:
+    """``column`` as the driver returns it, without SQLAlchemy's result conversion."""
+    return sa.type_coerce(column, sa.types.NullType()).label(column.name)
+
+
+def _raw_columns(conn: sa.Connection, table: sa.Table) -> list[Any]:
+    """The table's columns as the driver returns them, without SQLAlchemy's conversions.
+
+    A conversion that fails (a date that does not exist, JSON that does not parse)
+    would fail the whole result; read raw, each value is checked on its own. Dates
+    are read as text on PostgreSQL too, where the driver rejects some stored values
+    (``infinity``) that the server accepts.
+    """
+    out: list[Any] = []
+    for column in table.c:
+        if isinstance(column.type, sa.Date) and conn.dialect.name == "postgresql":
+            out.append(sa.cast(column, sa.Text).label(column.name))
+        elif isinstance(column.type, (sa.Date, sa.DateTime, sa.JSON, sa.types.TypeDecorator,
+                                      sa.Boolean)):
+            out.append(uncoerced(column))
+        else:
+            out.append(column)
+    return out
 
 
 def load_scheduling_inputs(conn: sa.Connection, *, keys: Sequence[str] | None = None
                            ) -> SchedulingInputs:
-    """Read the configuration scopes, branches and series (all, or those of ``keys``)."""
+    """Read the configuration scopes, branches and series (all, or those of ``keys``).
+
+    Never fails on a value another writer corrupted: such values are reported per
+    row (``ConfigValues.unreadable``, ``SchedulingInputs.unreadable``), so that only
+    the series that depend on them fail.
+    """
+    query = sa.select(*_raw_columns(conn, series_t)).order_by(series_t.c.id)
+    if keys is not None:
+        rows: list[Any] = []
+        for part in _slices(list(keys), 5000):
+            rows.extend(conn.execute(query.where(series_t.c.key.in_(part))).mappings())
+        rows.sort(key=lambda r: r["id"])
+    else:
+        rows = list(conn.execute(query).mappings())
+    specs: list[SeriesSpec] = []
+    unreadable: dict[int, list[UnreadableValueError]] = {}
+    for row in rows:
+        spec, problems = read_series_row(row)
+        specs.append(spec)
+        if problems:
+            unreadable[spec.id] = problems
+    names = {spec.id: spec.key for spec in specs}
     base = None
     branch_configs: dict[str, ConfigValues] = {}
     series_configs: dict[int, ConfigValues] = {}
-    for row in conn.execute(sa.select(configs_t)).mappings():
-        values = config_values_from_row(row)
+    for row in conn.execute(sa.select(*_raw_columns(conn, configs_t))).mappings():
         if row["scope"] == "base":
-            base = values
+            base = config_values_from_row(row, "base")
         elif row["scope"] == "branch" and row["branch_id"] is not None:
-            branch_configs[row["branch_id"]] = values
+            branch_configs[row["branch_id"]] = config_values_from_row(
+                row, f"branch '{row['branch_id']}'")
         elif row["scope"] == "series" and row["series_id"] is not None:
-            series_configs[row["series_id"]] = values
+            name = names.get(row["series_id"], f"id {row['series_id']}")
+            series_configs[row["series_id"]] = config_values_from_row(row, f"series '{name}'")
     branches = {r.id: r.name for r in conn.execute(sa.select(branches_t.c.id, branches_t.c.name))}
-    query = sa.select(series_t).order_by(series_t.c.id)
-    if keys is not None:
-        specs: list[SeriesSpec] = []
-        for part in _slices(list(keys), 5000):
-            specs.extend(spec_from_row(r) for r in conn.execute(
-                query.where(series_t.c.key.in_(part))).mappings())
-        specs.sort(key=lambda s: s.id)
-    else:
-        specs = [spec_from_row(r) for r in conn.execute(query).mappings()]
-    return SchedulingInputs(base, branches, branch_configs, specs, series_configs)
+    return SchedulingInputs(base, branches, branch_configs, specs, series_configs, unreadable)
 
 
 def series_keys(conn: sa.Connection) -> list[str]:
@@ -125,6 +240,25 @@ def _values_from_row(row: Mapping[str, Any]) -> SessionValues:
     )
 
 
+class UnreadableRowError(Exception):
+    """A row that one series depends on holds a value that cannot be read.
+
+    Attributes:
+        series_id: the series that fails.
+        error: the value, its row, table and column, for the series' error.
+    """
+
+    def __init__(self, series_id: int, error: UnreadableValueError) -> None:
+        self.series_id = series_id
+        self.error = error
+        super().__init__(str(error))
+
+
+_EXISTING_COLUMNS = ("id", "origin_series_id", "occurrence_key", "branch_id", "title",
+                     "instructor", "room", "capacity", "timezone", "starts_at", "ends_at",
+                     "status", "detached", "booked_count")
+
+
 def load_existing_sessions(
     conn: sa.Connection, *, since: Mapping[int, tuple[datetime, str]]
 ) -> dict[int, list[ExistingSession]]:
@@ -133,30 +267,67 @@ def load_existing_sessions(
     Args:
         since: per series id, ``(now, first wanted occurrence key)``: rows that start
             at or after ``now`` or whose occurrence key is at or after the key.
+
+    Raises:
+        UnreadableRowError: a row holds a value that cannot be read (the first found);
+            its series fails, the caller goes on with the others.
     """
     out: dict[int, list[ExistingSession]] = defaultdict(list)
     if not since:
         return out
     low_now = min(now for now, _ in since.values())
     low_key = min(key for _, key in since.values())
-    cols = [sessions_t.c[name] for name in (
-        "id", "origin_series_id", "occurrence_key", "branch_id", "title", "instructor", "room",
-        "capacity", "timezone", "starts_at", "ends_at", "status", "detached", "booked_count")]
+    cols = [sessions_t.c[name] for name in _EXISTING_COLUMNS]
     for part in _slices(sorted(since), 2000):
-        query = sa.select(*cols).where(
-            sessions_t.c.origin_series_id.in_(part),
-            sa.or_(sessions_t.c.starts_at >= low_now, sessions_t.c.occurrence_key >= low_key),
-        )
-        for row in conn.execute(query).mappings():
-            series_id = row["origin_series_id"]
+        where = (sessions_t.c.origin_series_id.in_(part),
+                 sa.or_(sessions_t.c.starts_at >= low_now, sessions_t.c.occurrence_key >= low_key))
+        try:
+            rows = [_existing_session(row) for row in conn.execute(
+                sa.select(*cols).where(*where)).mappings()]
+        except (ValueError, TypeError) as exc:
+            # A value another writer corrupted: find it, reading this slice raw.
+            raw = [uncoerced(c) for c in cols]
+            for row in conn.execute(sa.select(*raw).where(*where)).mappings():
+                _read_session_row(row)
+            raise exc  # not a stored value after all
+        for session, series_id in rows:
             now, key = since[series_id]
-            if row["starts_at"] < now and row["occurrence_key"] < key:
+            if session.values.starts_at < now and session.values.occurrence_key < key:
                 continue
-            out[series_id].append(ExistingSession(
-                id=row["id"], values=_values_from_row(row), status=row["status"],
-                detached=bool(row["detached"]), booked_count=row["booked_count"] or 0,
-            ))
+            out[series_id].append(session)
     return out
+
+
+def _existing_session(row: Mapping[str, Any]) -> tuple[ExistingSession, int]:
+    booked = row["booked_count"] or 0
+    if booked.__class__ is not int:
+        raise TypeError("booked_count")
+    return ExistingSession(
+        id=row["id"], values=_values_from_row(row), status=row["status"],
+        detached=bool(row["detached"]), booked_count=booked,
+    ), row["origin_series_id"]
+
+
+_SESSION_READERS: dict[str, Any] = {
+    "occurrence_key": readers.read_text, "starts_at": readers.read_instant,
+    "ends_at": readers.read_instant, "booked_count": readers.read_int,
+    "capacity": readers.read_int, "detached": readers.read_bool, "status": readers.read_text,
+    "timezone": readers.read_text,
+}
+
+
+def _read_session_row(row: Mapping[str, Any]) -> None:
+    """Check a raw ``class_sessions`` row; raise ``UnreadableRowError`` at its first bad value."""
+    for column, reader in _SESSION_READERS.items():
+        try:
+            value = reader(row[column])
+        except readers.UnreadableValue as exc:
+            raise UnreadableRowError(row["origin_series_id"], UnreadableValueError(
+                "class_sessions", f"id {row['id']} (occurrence {row['occurrence_key']})",
+                column, row[column], exc.reason)) from None
+        if value is None and column in ("starts_at", "ends_at", "occurrence_key"):
+            raise UnreadableRowError(row["origin_series_id"], UnreadableValueError(
+                "class_sessions", f"id {row['id']}", column, None, "is missing"))
 
 
 @dataclass(frozen=True)
@@ -369,11 +540,22 @@ def set_watermarks(conn: sa.Connection, *, marks: Mapping[int, datetime]) -> Non
 
 
 def watermarks(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, datetime | None]:
-    """``last_generated_through`` per existing series id (missing ids are deleted series)."""
+    """``last_generated_through`` per existing series id (missing ids are deleted series).
+
+    Raises:
+        UnreadableRowError: a series' watermark cannot be read (the first found).
+    """
     out: dict[int, datetime | None] = {}
+    mark = uncoerced(series_t.c.last_generated_through)
     for part in _slices(list(ids), 5000):
-        out.update(conn.execute(sa.select(series_t.c.id, series_t.c.last_generated_through)
-                                .where(series_t.c.id.in_(part))).all())
+        for sid, key, raw in conn.execute(sa.select(series_t.c.id, series_t.c.key, mark)
+                                          .where(series_t.c.id.in_(part))):
+            try:
+                out[sid] = readers.read_instant(raw)
+            except readers.UnreadableValue as exc:
+                raise UnreadableRowError(sid, UnreadableValueError(
+                    "class_series", f"'{key}'", "last_generated_through", raw, exc.reason,
+                    scope="series")) from None
     return out
 
 
@@ -399,6 +581,34 @@ def generation_states(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, S
                                 ).mappings():
             out[row["series_id"]] = StateRow(**row)
     return out
+
+
+def series_generated_as_of(conn: sa.Connection, *, keys: Sequence[str], now: datetime
+                           ) -> set[str]:
+    """Keys of the series whose generation as of ``now`` is wholly committed: the last
+    chunk of a series commits its generation state with the run's ``now``."""
+    out: set[str] = set()
+    for part in _slices(list(keys), 5000):
+        query = (sa.select(series_t.c.key)
+                 .join(state_t, state_t.c.series_id == series_t.c.id)
+                 .where(series_t.c.key.in_(part),
+                        state_t.c.generated_through == series_t.c.last_generated_through,
+                        state_t.c.as_of == now))
+        out.update(conn.execute(query).scalars())
+    return out
+
+
+def rows_written_by_run(conn: sa.Connection, *, run_id: str) -> dict[str, tuple[int, int]]:
+    """Per series key: the rows ``run_id`` created and updated that are still its own.
+
+    A created row has its creation stamp as its update stamp; an updated one a later one.
+    For a run that ended before it could record its counts (it was interrupted).
+    """
+    t = sessions_t
+    created = sa.func.sum(sa.case((t.c.created_at == t.c.updated_at, 1), else_=0))
+    query = (sa.select(t.c.series_key, created, sa.func.count())
+             .where(t.c.run_id == run_id).group_by(t.c.series_key))
+    return {key: (int(c or 0), int(n) - int(c or 0)) for key, c, n in conn.execute(query)}
 
 
 def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> None:
@@ -622,15 +832,19 @@ def _scan_double_bookings(conn: sa.Connection, ids: list[int], since: datetime,
         for part in _slices(marked, 2000):
             query = (sa.select(a.c.id, b.c.id, a.c.origin_series_id, b.c.origin_series_id,
                                a.c.series_key, b.c.series_key, a.c.occurrence_key,
-                               b.c.occurrence_key, a.c.starts_at, b.c.starts_at,
-                               a.c[resource], a.c.branch_id)
+                               b.c.occurrence_key, uncoerced(a.c.starts_at),
+                               uncoerced(b.c.starts_at), a.c[resource], a.c.branch_id)
                      .join(b, join).where(a.c.id.in_(part), a.c.status == "scheduled"))
             for r in conn.execute(query):
                 # The pair (a, b) stands for both series: each side, once.
-                for x, y, sid, key, other, occurrence, starts in (
+                for x, y, sid, key, other, occurrence, raw_start in (
                         (r[0], r[1], r[2], r[4], r[5], r[6], r[8]),
                         (r[1], r[0], r[3], r[5], r[4], r[7], r[9])):
-                    if sid in wanted and since <= starts <= until:
+                    try:
+                        starts = readers.read_instant(raw_start)
+                    except readers.UnreadableValue:
+                        continue  # its series fails on it when it is generated
+                    if sid in wanted and starts is not None and since <= starts <= until:
                         found.setdefault((x, y, resource), Overlap(
                             key, other, resource, r[10], occurrence, r[11]))
     return list(found.values())

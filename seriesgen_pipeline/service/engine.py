@@ -116,6 +116,7 @@ def take_snapshots(engine: sa.Engine, *, keys: Sequence[str] | None, now: dateti
             branch=inputs.branch_configs.get(spec.branch_id),
             series=inputs.series_configs.get(spec.id),
             branch_known=spec.branch_id in inputs.branches,
+            unreadable=inputs.unreadable.get(spec.id, ()),
         )
         for spec in inputs.series
     }
@@ -269,7 +270,46 @@ def _expand(item: _Work, state: repo.StateRow | None = None) -> bool:
 
 def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: str,
                settings: EngineSettings, dry_run: bool) -> None:
+    """Plan and write a batch; a series whose rows cannot be read fails alone.
+
+    Such a series is found while the batch is planned, before its own writes: it
+    fails with the table, row and column at fault, and the batch is run again
+    without it (rows the first attempt committed are found by the replan).
+    """
     started = time.perf_counter()
+    remaining = batch
+    try:
+        while remaining:
+            try:
+                _run_batch_once(engine, remaining, now=now, run_id=run_id, settings=settings,
+                                dry_run=dry_run)
+                return
+            except repo.UnreadableRowError as exc:
+                log.error("series %s failed: %s", _key_of(remaining, exc.series_id), exc)
+                for item in remaining:
+                    item.applied, item.ops, item.plan, item.state = 0, [], None, None
+                    item.new, item.continue_from, item.desired = False, None, ()
+                    if item.snapshot.spec.id == exc.series_id:
+                        item.outcome.status, item.outcome.error = FAILED, str(exc.error)
+                        item.outcome.conflicts = (c.Conflict(
+                            item.snapshot.series_key, exc.error.code, c.ERROR,
+                            str(exc.error), (),
+                            {"field": exc.error.column, "scope": exc.error.scope}),)
+                        item.outcome.protected = 0
+                remaining = [w for w in remaining if w.outcome.status == SUCCESS]
+    finally:
+        shared = (time.perf_counter() - started) / max(len(batch), 1)
+        for item in batch:
+            item.outcome.duration_ms = round((item.busy_s + shared) * 1000)
+
+
+def _key_of(batch: list[_Work], series_id: int) -> str:
+    return next((w.snapshot.series_key for w in batch if w.snapshot.spec.id == series_id),
+                str(series_id))
+
+
+def _run_batch_once(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: str,
+                    settings: EngineSettings, dry_run: bool) -> None:
     try:
         with engine.connect() as conn, series_locks(conn, [w.snapshot.spec.id for w in batch]):
             live = _plan_batch(conn, batch, now=now, read_all=dry_run)
@@ -292,6 +332,8 @@ def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: 
                     item.new = False
                 again = _plan_batch(conn, again, now=now, read_all=True)
                 _apply_batch(conn, again, now=now, run_id=run_id, settings=settings)
+    except repo.UnreadableRowError:
+        raise
     except Exception as exc:
         log.error("generation failed for %s: %s", ", ".join(w.snapshot.series_key for w in batch),
                   _short(exc))
@@ -302,10 +344,6 @@ def _run_batch(engine: sa.Engine, batch: list[_Work], *, now: datetime, run_id: 
                 item.outcome.status = FAILED
                 item.outcome.error = (f"{what} ({_short(exc)}); the write in flight was rolled "
                                       "back; rerun the series")
-    finally:
-        shared = (time.perf_counter() - started) / max(len(batch), 1)
-        for item in batch:
-            item.outcome.duration_ms = round((item.busy_s + shared) * 1000)
 
 
 class _RowsInTheWay(Exception):

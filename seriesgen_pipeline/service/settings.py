@@ -67,15 +67,28 @@ class Settings:
         return self.now_override or datetime.now(UTC)
 
 
-def parse_now(text: str, source: str = "--now") -> datetime:
-    """Parse an ISO-8601 instant given by the operator.
+# "now" must leave room for a horizon of up to 730 days and a year of look-back.
+NOW_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 12, 31, 23, 59, 59, tzinfo=UTC))
+
+
+def parse_now(text: str | None, source: str = "--now") -> datetime:
+    """Parse an ISO-8601 instant given by the operator; empty and out-of-range are refused.
 
     Raises:
         SettingsError: naming ``source``.
     """
+    example = "e.g. 2026-03-02T06:00:00Z"
+    if text is None or not text.strip():
+        raise SettingsError(f"{source} is empty: give an ISO-8601 instant ({example}) "
+                            "or leave it out to use the clock")
     try:
-        return parse_instant(text)
-    except ValueError as exc:
+        value = parse_instant(text)
+    except (ValueError, OverflowError) as exc:
         raise SettingsError(
-            f"{source}={text!r} is not an ISO-8601 instant (e.g. 2026-03-02T06:00:00Z)"
+            f"{source}={text!r} is not an ISO-8601 instant ({example})"
         ) from exc
+    low, high = NOW_RANGE
+    if not low <= value <= high:
+        raise SettingsError(f"{source}={text!r} is out of range: it must lie between "
+                            f"{low:%Y-%m-%d} and {high:%Y-%m-%d}")
+    return value

@@ -8,28 +8,24 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.persistence import listing
 
 
-def recent_runs(engine: sa.Engine, *, since: datetime) -> pd.DataFrame:
-    """One row per series per run since ``since``, with its branch and duration."""
-    log = repo.log_t
+def recent_runs(engine: sa.Engine, *, since: datetime) -> tuple[pd.DataFrame, list[str]]:
+    """One row per series per run since ``since``, with its branch and duration; and the
+    ``generation_log`` rows left out because a value in them cannot be read."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(log).where(log.c.started_at >= since)).mappings().all()
-        branches = dict(conn.execute(sa.select(repo.series_t.c.key,
-                                               repo.series_t.c.branch_id)).all())
-        kept = conn.execute(sa.select(repo.sessions_t.c.series_key, repo.sessions_t.c.branch_id)
-                            .distinct()).all()
-    for key, branch in kept:
-        branches.setdefault(key, branch)
-    frame = pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in log.c])
+        found, branches = listing.recent_log_rows(conn, since=since)
+    frame = pd.DataFrame(found.documents, columns=[
+        "run_id", "series_key", "status", "started_at", "finished_at", "created", "updated",
+        "deleted"])
     frame["branch"] = frame["series_key"].map(branches).fillna("?")
     started = pd.to_datetime(frame["started_at"], utc=True)
     finished = pd.to_datetime(frame["finished_at"], utc=True)
     frame["duration_ms"] = (finished - started).dt.total_seconds() * 1000
     frame["day"] = started.dt.strftime("%Y-%m-%d")
     frame["failed"] = frame["status"] == "failed"
-    return frame
+    return frame, found.unreadable
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -47,10 +43,11 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()[columns].sort_values(["day", "branch"], ignore_index=True)
 
 
-def stats_document(engine: sa.Engine, *, now: datetime, days: int) -> list[dict[str, Any]]:
-    """The summary as JSON-friendly records."""
-    table = summarise(recent_runs(engine, since=now - timedelta(days=days)))
+def stats_document(engine: sa.Engine, *, now: datetime, days: int
+                   ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The summary as JSON-friendly records, and the log rows that could not be read."""
+    frame, unreadable = recent_runs(engine, since=now - timedelta(days=days))
     records: list[dict[str, Any]] = []
-    for row in table.to_dict(orient="records"):
+    for row in summarise(frame).to_dict(orient="records"):
         records.append({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
-    return records
+    return records, unreadable
