@@ -22,6 +22,23 @@ Reading rules, chosen so that the file means what it looks like:
   present (even empty or ``null``) replaces the stored scope, a ``null`` field
   meaning "inherit". In ``base`` a field may be omitted (the stored base keeps
   it) but not set to ``null``: the base has nothing to inherit from.
+
+Limits, so that a hostile file is refused in well under a second and in bounded
+memory instead of exhausting the machine (``DataFileLimits``):
+
+- A file larger than ``max_bytes`` (20 MB) is refused; the loader never reads more.
+- Lists and mappings nested deeper than ``max_depth`` (64) are refused: a data
+  file needs five levels. YAML is checked on its event stream before any node
+  is built, JSON after decoding (and a decoder out of stack is the same error).
+- YAML aliases (``*name``) may repeat at most ``max_alias_nodes`` (10,000) nodes
+  in all, counted as expanded, anywhere (mapping keys included); an alias inside
+  the node it names is refused. So an alias bomb is refused before it expands.
+- An integer literal too long for Python to convert, or outside its field's
+  range, is reported as out of range; dates must lie in 1900-01-01..2200-12-31.
+- Text fields (and every other field given as text) must not contain control
+  characters (Unicode category Cc: U+0000..U+001F, U+007F..U+009F; tab and
+  newline included) or unpaired surrogates: SQLite would store them, PostgreSQL
+  refuses NUL, and none of them belongs in a title, key, room or time.
 """
 
 from __future__ import annotations
@@ -63,8 +80,31 @@ _TEXT_LENGTH = 200
 _RULE_LENGTH = 500
 _INT_MAX = 2**31 - 1  # a 32-bit INTEGER column on PostgreSQL
 
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2200, 12, 31)
+"""The span of every date of a data file (``start_date``, ``exdates``, ``closed_dates``...)."""
+
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Unicode category Cc (C0, DEL, C1) and lone surrogates, which no database column can hold.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_FILE_DEPTH = 5  # top level > series list > series > config > closed_dates
+_SHOWN_CHARACTERS = 60  # longer text is cut in messages
+
+
+@dataclass(frozen=True)
+class DataFileLimits:
+    """What a data file may cost to read; beyond these it is refused whole.
+
+    Attributes:
+        max_bytes: the size of the file (UTF-8 bytes).
+        max_depth: how deeply lists and mappings may nest (the top level is 1).
+        max_alias_nodes: how many nodes YAML aliases may repeat in all, each alias
+            counted as the number of nodes it stands for.
+    """
+
+    max_bytes: int = 20_000_000
+    max_depth: int = 64
+    max_alias_nodes: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -138,6 +178,20 @@ class _Mapping(dict[Any, Any]):
         self[key] = value
 
 
+@dataclass(frozen=True, eq=False)
+class _UnusableKey:
+    """A list or mapping used as a mapping key: reported, never turned into text."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class _HugeNumber:
+    """An integer literal longer than Python converts (``sys.get_int_max_str_digits``)."""
+
+    digits: int
+
+
 class _Loader(_SafeLoader):
     """The safe loader with the reading rules of the module docstring."""
 
@@ -149,8 +203,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
         key = loader.construct_object(key_node, deep=True)
         try:
             hash(key)
-        except TypeError:
-            key = str(key)
+        except TypeError:  # its text could be exponentially long (aliases): name its kind
+            key = _UnusableKey(_show(key))
         data.put(key, loader.construct_object(value_node, deep=True))
     return data
 
@@ -159,7 +213,11 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> Any:
     text = loader.construct_scalar(node)
     if isinstance(text, str) and ":" in text:
         return text  # base-60 in YAML 1.1: "18:00" is a time of day here
-    return SafeConstructor.construct_yaml_int(loader, node)
+    try:
+        return SafeConstructor.construct_yaml_int(loader, node)
+    except ValueError:
+        digits = str(text).lstrip("+-").replace("_", "")
+        return _HugeNumber(len(digits)) if digits.isdigit() else text
 
 
 def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
@@ -181,6 +239,13 @@ def _json_object(pairs: list[tuple[str, Any]]) -> _Mapping:
     return data
 
 
+def _json_int(text: str) -> int | _HugeNumber:
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts
+        return _HugeNumber(len(text.lstrip("-")))
+
+
 def _format_from_suffix(source: str) -> bool | None:
     """True for JSON, False for YAML, None when only the content can tell."""
     suffix = PurePath(source).suffix.lower()
@@ -191,26 +256,131 @@ def _format_from_suffix(source: str) -> bool | None:
     return None
 
 
-def _read(text: str, source: str) -> Any:
-    """The document as Python values; raises ``DataFileError`` on a syntax error."""
+def file_too_large(source: str, limits: DataFileLimits,
+                   size: int | None = None) -> DataFileError:
+    """The error of a file over ``limits.max_bytes``; ``size`` when it is known."""
+    what = f"is {size:,} bytes, larger than" if size is not None else "is larger than"
+    return DataFileError([
+        f"{source}: the file {what} the limit of {limits.max_bytes:,} bytes "
+        "(SERIESGEN_MAX_DATA_FILE_BYTES); split it into several files, or raise the limit"
+    ])
+
+
+def _too_deep(source: str, limits: DataFileLimits, where: str = "") -> DataFileError:
+    return DataFileError([
+        f"{source}: lists and mappings are nested more than {limits.max_depth} levels "
+        f"deep{where}; a data file needs {_FILE_DEPTH}"
+    ])
+
+
+def _at(mark: Any) -> str:
+    return f" at line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _check_yaml_shape(text: str, source: str, limits: DataFileLimits) -> None:
+    """Refuse deep nesting and alias expansion on the event stream, before any node exists.
+
+    Each alias counts as the number of nodes its anchor stands for (itself counted
+    the same way), so the cost of what the constructor will share is bounded.
+    """
+    sizes: dict[str, int] = {}  # anchor -> nodes it stands for, once its node is closed
+    open_nodes: list[tuple[str | None, int]] = []  # (anchor, nodes seen before it)
+    nodes = repeated = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, yaml.ScalarEvent):
+            nodes += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            open_nodes.append((event.anchor, nodes))
+            nodes += 1
+            if len(open_nodes) > limits.max_depth:
+                raise _too_deep(source, limits, _at(event.start_mark))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, before = open_nodes.pop()
+            if anchor is not None:
+                sizes[anchor] = nodes - before
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor not in sizes:
+                if any(anchor == event.anchor for anchor, _ in open_nodes):
+                    raise DataFileError([
+                        f"{source}: YAML alias *{event.anchor}{_at(event.start_mark)} is "
+                        "inside the node it names (a recursive structure)"])
+                continue  # an undefined alias: the composer reports it
+            nodes += sizes[event.anchor]
+            repeated += sizes[event.anchor]
+            if repeated > limits.max_alias_nodes:
+                raise DataFileError([
+                    f"{source}: YAML aliases repeat more than {limits.max_alias_nodes:,} "
+                    f"values (alias *{event.anchor}{_at(event.start_mark)}); write the "
+                    "repeated parts out, or share configuration through base or a "
+                    "branch's config"])
+
+
+def _check_json_depth(document: Any, text: str, source: str, limits: DataFileLimits) -> None:
+    """Refuse a decoded JSON document nested deeper than the limit."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limits.max_depth:
+            raise _too_deep(source, limits, _json_depth_position(text, limits.max_depth))
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+
+
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _json_depth_position(text: str, limit: int) -> str:
+    """`` at line L, column C`` of the first bracket that opens level ``limit + 1``."""
+    depth = 0
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                line = text.count("\n", 0, match.start()) + 1
+                column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+                return f" at line {line}, column {column}"
+        elif token in "]}":
+            depth -= 1
+    return ""
+
+
+def _read(text: str, source: str, limits: DataFileLimits) -> Any:
+    """The document as Python values; raises ``DataFileError`` on a syntax error or a limit."""
     hint = _format_from_suffix(source)
     starts_like_json = text.lstrip()[:1] in ("{", "[")
     if hint is True or (hint is None and starts_like_json):
         try:
-            return json.loads(text, object_pairs_hook=_json_object)
+            document = json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int)
+        except RecursionError as exc:  # nested beyond the decoder's stack
+            raise _too_deep(source, limits,
+                            _json_depth_position(text, limits.max_depth)) from exc
         except json.JSONDecodeError as exc:
             if hint is None:
                 try:  # a YAML flow mapping also starts with "{"
-                    return yaml.load(text, Loader=_Loader)
-                except yaml.YAMLError:
+                    return _read_yaml(text, source, limits)
+                except DataFileError:
                     pass
             raise DataFileError([
                 f"{source}: JSON syntax error at line {exc.lineno}, column {exc.colno}: "
                 f"{exc.msg}"
             ]) from exc
+        _check_json_depth(document, text, source, limits)
+        return document
+    return _read_yaml(text, source, limits)
+
+
+def _read_yaml(text: str, source: str, limits: DataFileLimits) -> Any:
     try:
+        _check_yaml_shape(text, source, limits)
         return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(getattr(exc, "problem", "")):
+            # libyaml's scanner looks ahead and stops at its own limit (1000) first
+            raise _too_deep(source, limits) from exc
         raise DataFileError([f"{source}: YAML syntax error{_yaml_where(exc)}"]) from exc
 
 
@@ -240,14 +410,32 @@ def _show(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
+        if len(value) > _SHOWN_CHARACTERS:
+            return f"{value[:_SHOWN_CHARACTERS]!r}... ({len(value):,} characters)"
         return repr(value)
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list | tuple):
         return "a list"
+    if isinstance(value, _HugeNumber):
+        return f"a number of {value.digits:,} digits"
+    if isinstance(value, int) and abs(value) >= 10**18:  # str() of a huge int may refuse
+        return "a number of more than 18 digits"
     if isinstance(value, date | int | float):
         return str(value)
+    if isinstance(value, _UnusableKey):
+        return value.kind
     return f"a {type(value).__name__}"
+
+
+def _control_character(text: str) -> str | None:
+    """What is wrong with the first control character or lone surrogate of ``text``."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    what = "an unpaired surrogate" if 0xD800 <= code <= 0xDFFF else "a control character"
+    return f"contains {what} (U+{code:04X})"
 
 
 def _text(value: Any, *, max_length: int = _TEXT_LENGTH) -> str:
@@ -271,18 +459,22 @@ def _identifier(value: Any, *, max_length: int) -> str:
 
 
 def _integer(value: Any, *, low: int | None = None, high: int | None = None) -> int:
+    top = high if high is not None else _INT_MAX
+    bounds = f"{low}..{top}" if low is not None else f"at most {top}"
+    if isinstance(value, _HugeNumber):
+        raise _Invalid(f"{_show(value)} is out of range, must be {bounds}")
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Invalid(f"must be a whole number, not {_show(value)}")
-    top = high if high is not None else _INT_MAX
     if (low is not None and value < low) or value > top:
-        bounds = f"{low}..{top}" if low is not None else f"at most {top}"
-        raise _Invalid(f"{value} is out of range, must be {bounds}")
+        raise _Invalid(f"{_show(value)} is out of range, must be {bounds}")
     return value
 
 
 def _hhmm(value: Any) -> str:
     if not isinstance(value, str):
         raise _Invalid(f"must be a time of day in quotes, e.g. \"18:00\", not {_show(value)}")
+    if len(value) > _SHOWN_CHARACTERS:  # parse_hhmm's message would quote all of it
+        raise _Invalid(f"{_show(value)} is not a time of day in HH:MM (00:00..23:59)")
     try:
         parse_hhmm(value)
     except ValueError as exc:
@@ -293,16 +485,18 @@ def _hhmm(value: Any) -> str:
 def _date(value: Any) -> date:
     if isinstance(value, datetime):
         raise _Invalid(f"{value} has a time of day; give a date as YYYY-MM-DD")
-    if isinstance(value, date):
-        return value
     if isinstance(value, str):
-        if _ISO_DATE.match(value):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                pass
-        raise _Invalid(f"{value!r} is not a valid date (YYYY-MM-DD)")
-    raise _Invalid(f"must be a date (YYYY-MM-DD), not {_show(value)}")
+        try:
+            if not _ISO_DATE.match(value):
+                raise ValueError(value)
+            value = date.fromisoformat(value)
+        except ValueError:
+            raise _Invalid(f"{_show(value)} is not a valid date (YYYY-MM-DD)") from None
+    if not isinstance(value, date):
+        raise _Invalid(f"must be a date (YYYY-MM-DD), not {_show(value)}")
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise _Invalid(f"{value} is out of range, must be {EARLIEST_DATE}..{LATEST_DATE}")
+    return value
 
 
 def _dates(value: Any) -> tuple[date, ...]:
@@ -366,7 +560,15 @@ class _Checker:
         self.problems.append(f"{where}: {message}")
 
     def value(self, where: str, name: str, raw: Any, check: Callable[[Any], Any]) -> Any:
-        """``check(raw)``, or ``_BAD`` after reporting why it failed."""
+        """``check(raw)``, or ``_BAD`` after reporting why it failed.
+
+        Text is first checked for control characters, whatever the field, so that
+        the message is the same for a title, a time of day or a time zone.
+        """
+        control = _control_character(raw) if isinstance(raw, str) else None
+        if control is not None:
+            self.add(where, f"field '{name}': {control}")
+            return _BAD
         try:
             return check(raw)
         except _Invalid as exc:
@@ -377,7 +579,8 @@ class _Checker:
         """Report unknown and repeated fields of a mapping."""
         for name in data:
             if name not in allowed:
-                close = difflib.get_close_matches(str(name), allowed, n=1)
+                close = (difflib.get_close_matches(name, allowed, n=1)
+                         if isinstance(name, str) else [])
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 self.add(where, f"unknown field {_field_name(name)}{hint}")
         for name in getattr(data, "repeated", ()):
@@ -404,7 +607,9 @@ class _Checker:
 
 
 def _field_name(name: Any) -> str:
-    return repr(name) if isinstance(name, str) else f"{_show(name)}"
+    if isinstance(name, _UnusableKey):
+        return f"{name.kind} used as a field name"
+    return _show(name)
 
 
 def _label(section: str, index: int, item: Any, id_field: str) -> str:
@@ -412,7 +617,7 @@ def _label(section: str, index: int, item: Any, id_field: str) -> str:
     if isinstance(item, Mapping):
         ident = item.get(id_field)
         if isinstance(ident, str) and ident.strip():
-            return f"{section}[{index}] {ident!r}"
+            return f"{section}[{index}] {_show(ident)}"
     return f"{section}[{index}]"
 
 
@@ -539,7 +744,8 @@ def _parse_series(check: _Checker, top: Mapping[Any, Any]) -> list[SeriesEntry]:
 
 # ---------------------------------------------------------------- public API
 
-def parse_data_file(text: str, *, source: str) -> DataFile:
+def parse_data_file(text: str, *, source: str,
+                    limits: DataFileLimits = DataFileLimits()) -> DataFile:
     """Parse and check a data file (YAML or JSON) as a whole.
 
     Args:
@@ -547,6 +753,7 @@ def parse_data_file(text: str, *, source: str) -> DataFile:
         source: where it came from (a path or ``<stdin>``); its suffix picks the
             format (``.json``; ``.yaml``/``.yml``), otherwise the first character
             does (``{`` or ``[`` for JSON).
+        limits: what the file may cost to read (size, nesting, YAML aliases).
 
     Returns:
         The checked content. Branch references to branches outside the file are
@@ -555,9 +762,12 @@ def parse_data_file(text: str, *, source: str) -> DataFile:
 
     Raises:
         DataFileError: listing every problem of the file, each naming the item
-            (``base``, ``branches[0] 'east'``, ``series[2] 'east-yoga'``) and the field.
+            (``base``, ``branches[0] 'east'``, ``series[2] 'east-yoga'``) and the field;
+            or the one limit of ``limits`` the file exceeds.
     """
-    document = _read(text, source)
+    if len(text) > limits.max_bytes:  # every character is at least one byte
+        raise file_too_large(source, limits)
+    document = _read(text, source, limits)
     if document is None:
         raise DataFileError([f"{source}: the file is empty; expected base, branches and series"])
     if not isinstance(document, Mapping):

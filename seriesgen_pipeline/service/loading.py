@@ -20,11 +20,19 @@ Upserts, in one transaction:
 
 Rows that would not change are not written, so loading the same file twice
 writes nothing the second time (and wakes no sensor).
+
+The file is read with a bounded read: at most ``SERIESGEN_MAX_DATA_FILE_BYTES``
+(default 20 MB) plus one byte, whatever it is. It is opened without blocking, so
+a FIFO with no writer reads as empty instead of waiting; a pipe or
+``/dev/stdin`` is read up to the limit, ``/dev/zero`` is refused at the limit.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -36,16 +44,19 @@ import sqlalchemy as sa
 from seriesgen_pipeline.core.config import CONFIG_FIELDS, ConfigValues
 from seriesgen_pipeline.core.datafile import (
     DataFile,
+    DataFileLimits,
     SeriesEntry,
     check_branches,
+    file_too_large,
     missing_base_fields,
     parse_data_file,
 )
-from seriesgen_pipeline.core.errors import DataFileError
+from seriesgen_pipeline.core.errors import DataFileError, SettingsError
 from seriesgen_pipeline.persistence import repository as repo
 
 log = logging.getLogger("seriesgen.loading")
 
+MAX_BYTES_VARIABLE = "SERIESGEN_MAX_DATA_FILE_BYTES"
 LOAD_LOCK_KEY = 7243002
 """PostgreSQL transaction advisory lock serializing loads (upgrades use 7243001)."""
 
@@ -72,31 +83,84 @@ class LoadSummary:
         return asdict(self)
 
 
-def load_file(engine: sa.Engine, path: Path) -> LoadSummary:
+def data_file_limits(environ: Mapping[str, str] | None = None) -> DataFileLimits:
+    """The limits of a data file, with ``SERIESGEN_MAX_DATA_FILE_BYTES`` when set.
+
+    Raises:
+        SettingsError: the variable is not a positive whole number of bytes.
+    """
+    env = os.environ if environ is None else environ
+    text = (env.get(MAX_BYTES_VARIABLE) or "").strip()
+    if not text:
+        return DataFileLimits()
+    try:
+        max_bytes = int(text)
+    except ValueError:
+        max_bytes = 0
+    if max_bytes < 1:
+        raise SettingsError(f"{MAX_BYTES_VARIABLE}={text[:40]!r} is not a positive whole "
+                            "number of bytes (e.g. 50000000 for 50 MB)")
+    return DataFileLimits(max_bytes=max_bytes)
+
+
+def load_file(engine: sa.Engine, path: Path,
+              limits: DataFileLimits | None = None) -> LoadSummary:
     """Read, check and load a YAML or JSON data file, all or nothing.
 
     Args:
         engine: the application database.
         path: the data file; ``.json`` is read as JSON, anything else as YAML
             (or JSON when it starts with ``{`` or ``[``).
+        limits: what the file may cost to read; by default ``data_file_limits()``.
 
     Returns:
         The counts of what was written.
 
     Raises:
-        DataFileError: the file cannot be read or is rejected; nothing was written.
+        DataFileError: the file cannot be read, exceeds a limit or is rejected;
+            nothing was written.
+        SettingsError: ``SERIESGEN_MAX_DATA_FILE_BYTES`` is not a number of bytes.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
+    limits = limits or data_file_limits()
+    text = read_data_file(path, limits)
+    data = parse_data_file(text, source=str(path), limits=limits)
+    return load_data(engine, data)
+
+
+def read_data_file(path: Path, limits: DataFileLimits) -> str:
+    """The text of ``path``, reading at most ``limits.max_bytes + 1`` bytes.
+
+    Raises:
+        DataFileError: no such file, unreadable, a directory, larger than the
+            limit, or not UTF-8.
+    """
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise DataFileError([f"{path}: no such file"]) from exc
-    except UnicodeDecodeError as exc:
-        raise DataFileError([f"{path}: not UTF-8 text (bad byte at offset {exc.start})"]) from exc
     except OSError as exc:
         raise DataFileError([f"{path}: cannot read the file: {exc.strerror or exc}"]) from exc
-    data = parse_data_file(text, source=str(path))
-    return load_data(engine, data)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise DataFileError([f"{path}: cannot read the file: Is a directory"])
+        if stat.S_ISREG(info.st_mode) and info.st_size > limits.max_bytes:
+            raise file_too_large(str(path), limits, size=info.st_size)
+        # Reads block again: a pipe is read until its writer closes it.
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read(limits.max_bytes + 1)
+    except OSError as exc:
+        raise DataFileError([f"{path}: cannot read the file: {exc.strerror or exc}"]) from exc
+    finally:
+        os.close(fd)
+    if len(raw) > limits.max_bytes:
+        raise file_too_large(str(path), limits)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFileError([f"{path}: not UTF-8 text (bad byte at offset {exc.start})"]) from exc
 
 
 def load_data(engine: sa.Engine, data: DataFile) -> LoadSummary:
