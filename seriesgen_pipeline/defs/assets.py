@@ -4,8 +4,15 @@
 specs of one multi-asset, so a run over a range of series is a single step
 (Dagster's per-run and per-step costs are paid once per range, not per series).
 Each series' outcome is recorded as its own partition's materialization; series
-that fail get none, and the step raises at the end, so exactly the failed
-partitions show as failed and can be rerun alone.
+that fail get none (their error is an observation of their ``class_sessions``
+partition), and the step raises at the end, so exactly the failed partitions
+show as failed and can be rerun alone.
+
+At its start the step tags its run with the partition range it covers (runs
+launched from the UI or by a backfill come without ``seriesgen/partition_range``)
+and with its run worker (``defs/monitoring.py``); at its end it records one
+``generation_report`` observation whose numeric metadata the UI plots run after
+run.
 """
 
 
@@ -17,6 +24,7 @@ import dagster as dg
 
 from seriesgen_pipeline.core import conflicts as c
 from seriesgen_pipeline.defs.events import mark_failed, record_materializations
+from seriesgen_pipeline.defs.monitoring import worker_heartbeat
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.service import engine as eng
@@ -31,7 +39,26 @@ from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE
 RESOLVED = dg.AssetKey("resolved_series_config")
 SESSIONS = dg.AssetKey("class_sessions")
 CLEANUP = dg.AssetKey("series_cleanup")
+REPORT = dg.AssetKey("generation_report")
 CONFLICT_CHECK = "series_conflicts"
+RANGE_TAG = "seriesgen/partition_range"
+# A run whose every series fails (a broken base configuration) observes this many
+# failed partitions with their error; the rest are in the run's failure metadata.
+MAX_ERROR_OBSERVATIONS = 500
+
+CONFLICT_CHECK_DESCRIPTION = (
+    "Fails when a series of the run has a conflict that stops its generation (unknown "
+    "branch, invalid time zone or recurrence, end before start, incomplete base "
+    "configuration, an unreadable value): that series' partition fails too; fix the "
+    "series or its configuration and the sensor reruns it. Warnings (outside business "
+    "hours, closed dates, shifted or ambiguous DST times, double-booked rooms or "
+    "instructors, no occurrence) do not fail the check: they are counted and listed "
+    "per series in its metadata, and by `seriesgen conflicts`.")
+
+generation_report = dg.AssetSpec(
+    REPORT, group_name="seriesgen",
+    description="One observation per generation run: series, created, updated, deleted, "
+                "protected, failed and duration_ms, plotted over time on the asset's page.")
 
 
 @dg.multi_asset(
@@ -45,7 +72,7 @@ CONFLICT_CHECK = "series_conflicts"
                      description="Retirement of series past end_date + cleanup_grace_days."),
     ],
     check_specs=[dg.AssetCheckSpec(CONFLICT_CHECK, asset=SESSIONS,
-                                   description="Conflicts of the run's series (SPEC §6)")],
+                                   description=CONFLICT_CHECK_DESCRIPTION)],
     partitions_def=class_series_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(500),
     name="series_generation",
@@ -54,6 +81,19 @@ CONFLICT_CHECK = "series_conflicts"
 def series_generation(context: dg.AssetExecutionContext,
                       seriesgen: SeriesgenResource) -> Iterator[Any]:
     """Snapshot, generate and retire every series of the run's partition range."""
+    keys = list(context.partition_keys)
+    run_tags = {} if RANGE_TAG in context.run.tags else {RANGE_TAG: _range_text(context)}
+    with worker_heartbeat(context.instance, context.run.run_id, run_tags):
+        yield from _generate(context, seriesgen, keys)
+
+
+def _range_text(context: dg.AssetExecutionContext) -> str:
+    key_range = context.partition_key_range
+    return f"{key_range.start}..{key_range.end}"
+
+
+def _generate(context: dg.AssetExecutionContext, seriesgen: SeriesgenResource,
+              keys: list[str]) -> Iterator[Any]:
     started = time.perf_counter()
     configure_logging(if_unset=True)
     settings = seriesgen.settings()
@@ -62,7 +102,6 @@ def series_generation(context: dg.AssetExecutionContext,
     engine = seriesgen.engine()
     run_id = context.run.run_id
     now = settings.now()
-    keys = list(context.partition_keys)
 
     taken = eng.take_snapshots(engine, keys=keys, now=now, run_id=run_id)
     previous = eng.previous_run(engine, keys=list(taken), run_id=run_id)
@@ -82,10 +121,15 @@ def series_generation(context: dg.AssetExecutionContext,
     broken = [k for k in failed if taken[k].error is not None]
     mark_failed(context, broken, [RESOLVED, SESSIONS, CLEANUP])
     mark_failed(context, [k for k in failed if k not in broken], [SESSIONS, CLEANUP])
+    for key, error in list(failed.items())[:MAX_ERROR_OBSERVATIONS]:
+        context.log_event(dg.AssetObservation(
+            asset_key=SESSIONS, partition=key,
+            metadata={"status": eng.FAILED, "error": error or "", "run_id": run_id}))
     yield _conflict_check(outcomes)
     missing = [k for k in keys if k not in taken]
     summary = {**totals(outcomes), "duration_ms": duration_ms, "missing_series": missing}
     context.log.info(f"run totals: {summary}")
+    context.log_event(_report(summary, _range_text(context)))
     if failed:
         raise dg.Failure(
             description=f"{len(failed)} of {len(keys)} series failed: "
@@ -96,6 +140,16 @@ def series_generation(context: dg.AssetExecutionContext,
         )
 
 
+def _report(summary: dict[str, Any], partition_range: str) -> dg.AssetObservation:
+    """The run's figures as one observation of the unpartitioned ``generation_report``."""
+    numbers = {name: int(summary[name]) for name in (
+        "series", "created", "updated", "deleted", "protected", "failed", "skipped",
+        "duration_ms")}
+    return dg.AssetObservation(asset_key=REPORT, metadata={
+        **numbers, "missing": len(summary["missing_series"]),
+        "partition_range": partition_range})
+
+
 def _materializations(
     context: dg.AssetExecutionContext, keys: list[str], taken: dict[str, Any],
     previous: eng.PreviousRun, outcomes: list[eng.SeriesOutcome],
@@ -103,29 +157,34 @@ def _materializations(
 ) -> Iterator[dg.AssetMaterialization]:
     """What to record: everything that changed, is not materialized yet, or failed before.
 
-    When a series failed, the run fails, and every successful series is recorded
-    so that none of them can be taken for failed. (The partitions' live status is
-    not used: during this run it reads "in progress".)
+    "Changed" is judged against what Dagster last *recorded* for the partition (the
+    fingerprint in its latest materialization's metadata), not against the last
+    snapshot stored: a run killed after storing its snapshot recorded nothing, and
+    its rerun must record the new fingerprint. A partition whose latest planned
+    event is newer than its latest materialization did not complete its last run
+    (it failed or crashed) and is recorded again. When a series failed in this run,
+    the run fails, and every successful series is recorded so that none of them can
+    be taken for failed.
     """
-    wanted = set(keys)
-    materialized = {asset: wanted & context.instance.get_materialized_partitions(asset)
-                    for asset in (RESOLVED, SESSIONS, CLEANUP)}
-    fingerprints = previous.fingerprints
+    last = {asset: _last_recorded(context.instance, asset, keys)
+            for asset in (RESOLVED, SESSIONS, CLEANUP)}
 
     def needed(asset: dg.AssetKey, key: str, changed: bool) -> bool:
-        return (record_all or changed or key not in materialized[asset]
-                or previous.statuses.get(key) == eng.FAILED)
+        recorded = last[asset]
+        return (record_all or changed or key not in recorded.materialized
+                or key in recorded.unfinished or previous.statuses.get(key) == eng.FAILED
+                or (asset != CLEANUP and recorded.fingerprints.get(key) != taken[key].fingerprint))
 
     for key, snap in taken.items():
-        if snap.error is None and needed(RESOLVED, key, fingerprints.get(key) != snap.fingerprint):
+        if snap.error is None and needed(RESOLVED, key, False):
             yield dg.AssetMaterialization(asset_key=RESOLVED, partition=key,
                                           metadata=_snapshot_metadata(snap))
     for outcome in outcomes:
         key = outcome.series_key
-        if outcome.status != eng.FAILED and needed(
-                SESSIONS, key, outcome.changed or fingerprints.get(key) != taken[key].fingerprint):
-            yield dg.AssetMaterialization(asset_key=SESSIONS, partition=key,
-                                          metadata=_outcome_metadata(outcome, context.run.run_id))
+        if outcome.status != eng.FAILED and needed(SESSIONS, key, outcome.changed):
+            yield dg.AssetMaterialization(
+                asset_key=SESSIONS, partition=key,
+                metadata=_outcome_metadata(outcome, context.run.run_id, taken[key].fingerprint))
     generated = {o.series_key for o in outcomes if o.status == eng.SUCCESS}
     for result in retirements:
         if (result.error is None and result.series_key in generated
@@ -134,6 +193,42 @@ def _materializations(
                                           metadata={"retired": result.retired,
                                                     "reason": result.reason,
                                                     "sessions_kept": result.sessions_kept})
+
+
+class _Recorded:
+    """What the instance holds for some partitions of one asset."""
+
+    def __init__(self, materialized: set[str], unfinished: set[str],
+                 fingerprints: dict[str, str | None]) -> None:
+        self.materialized = materialized
+        self.unfinished = unfinished
+        self.fingerprints = fingerprints
+
+
+def _last_recorded(instance: dg.DagsterInstance, asset: dg.AssetKey,
+                   keys: list[str]) -> _Recorded:
+    """Per partition of ``keys``: materialized or not, last attempt unfinished, and the
+    ``fingerprint`` of its latest materialization (three indexed queries per asset)."""
+    wanted = set(keys)
+    latest = instance.get_latest_storage_id_by_partition(
+        asset, dg.DagsterEventType.ASSET_MATERIALIZATION, wanted)
+    planned = instance.get_latest_storage_id_by_partition(
+        asset, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, wanted)
+    unfinished = {key for key, storage_id in planned.items()
+                  if storage_id > latest.get(key, 0)}
+    fingerprints: dict[str, str | None] = {}
+    if asset != CLEANUP and latest:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset, storage_ids=list(latest.values())),
+            limit=len(latest)).records
+        for record in records:
+            materialization = record.asset_materialization
+            if materialization is None or materialization.partition is None:
+                continue
+            value = materialization.metadata.get("fingerprint")
+            fingerprints[materialization.partition] = (
+                str(value.value) if value is not None else None)
+    return _Recorded(set(latest), unfinished, fingerprints)
 
 
 def _snapshot_metadata(snap: Any) -> dict[str, Any]:
@@ -146,7 +241,8 @@ def _snapshot_metadata(snap: Any) -> dict[str, Any]:
     }
 
 
-def _outcome_metadata(outcome: eng.SeriesOutcome, run_id: str) -> dict[str, Any]:
+def _outcome_metadata(outcome: eng.SeriesOutcome, run_id: str,
+                      fingerprint: str) -> dict[str, Any]:
     fields = series_fields(outcome, run_id)
     meta: dict[str, Any] = {
         name: fields[name] for name in (
@@ -155,20 +251,29 @@ def _outcome_metadata(outcome: eng.SeriesOutcome, run_id: str) -> dict[str, Any]
     meta["window_start"] = fields["window_start"] or ""
     meta["window_end"] = fields["window_end"] or ""
     meta["config_hash"] = outcome.config_hash or ""
+    meta["fingerprint"] = fingerprint
     meta["provenance"] = dg.MetadataValue.json(outcome.provenance or {})
     meta["conflicts"] = dg.MetadataValue.json([k.as_dict() for k in outcome.conflicts])
     return meta
 
 
 def _conflict_check(outcomes: list[eng.SeriesOutcome]) -> dg.AssetCheckResult:
+    """Errors fail the check; warnings are counted and listed, and leave it passed."""
     found = [k for o in outcomes for k in o.conflicts]
     errors = [k for k in found if k.severity == c.ERROR]
-    severity = dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN
     by_series: dict[str, list[str]] = {}
     for k in found:
         by_series.setdefault(k.series_key, []).append(f"{k.severity} {k.code}: {k.message}")
     return dg.AssetCheckResult(
-        check_name=CONFLICT_CHECK, asset_key=SESSIONS, passed=not found, severity=severity,
+        check_name=CONFLICT_CHECK, asset_key=SESSIONS, passed=not errors,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(f"{len({k.series_key for k in errors})} series stopped by errors"
+                     if errors else "no series stopped by an error")
+                    + f"; {len(found) - len(errors)} warning(s)",
         metadata={"errors": len(errors), "warnings": len(found) - len(errors),
+                  "series_with_errors": dg.MetadataValue.json(
+                      sorted({k.series_key for k in errors})),
+                  "series_with_warnings": len({k.series_key for k in found
+                                               if k.severity != c.ERROR}),
                   "conflicts": dg.MetadataValue.json(by_series)},
     )

@@ -6,18 +6,25 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from seriesgen_pipeline.defs.assets import series_generation
+from seriesgen_pipeline.defs.assets import RANGE_TAG, series_generation
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
-RANGE_TAG = "seriesgen/partition_range"
+# RANGE_TAG ("seriesgen/partition_range") is declared in assets.py, which sets it on runs
+# that come without it.
+
 # Queued generation runs carry this tag; dagster.yaml allows one such run at a time.
 QUEUE_TAGS = {"seriesgen/generation": "queued"}
 
+# The job has one step, so it runs in the run worker itself (in-process executor):
+# a run worker killed with SIGKILL takes its step with it. With the multiprocess
+# executor the step's child process outlived it, went on writing while holding the
+# series' locks, and recorded materializations into the failed run.
 generation_job = dg.define_asset_job(
     "series_generation_job",
     selection=dg.AssetSelection.assets(series_generation),
     description="Snapshot, generate and retire the series of a partition range.",
+    executor_def=dg.in_process_executor,
 )
 
 

@@ -5,11 +5,16 @@ all 50 partitions, two of whose series are broken (``FREQ=YEARLY``, an unknown
 branch), fails; exactly those two partitions are FAILED for
 ``resolved_series_config`` and ``class_sessions`` and the 48 others are
 MATERIALIZED, with sessions in the application database for those 48 only. The
-``series_conflicts`` check reports the two errors with ERROR severity. Once the
-two series are fixed by raw SQL, a run of each partition alone materializes it,
-and no partition is failed any more; a run whose only conflicts are warnings
-reports WARN. A partition's ``class_sessions`` materialization carries the
-counters, window, duration, configuration hash and provenance.
+``series_conflicts`` check fails with the two errors, ERROR severity; each failed
+partition carries its error (an observation of its ``class_sessions``
+partition); the run records one ``generation_report`` observation with its
+figures. Once the two series are fixed by raw SQL, a run of each partition alone
+materializes it, and no partition is failed any more; those two runs, launched
+without ``seriesgen/partition_range`` (as the UI launches them), carry it once
+they have started; a run whose only conflicts
+are warnings passes the check, the warnings counted and listed in its metadata.
+A partition's ``class_sessions`` materialization carries the counters, window,
+duration, configuration hash, fingerprint and provenance.
 
 Runs against a SQLite application database with the default instance storage,
 and against PostgreSQL for both the application database and the instance.
@@ -48,6 +53,7 @@ from seriesgen_pipeline_tests.defs.support import (
 RESOLVED = dg.AssetKey("resolved_series_config")
 SESSIONS = dg.AssetKey("class_sessions")
 CLEANUP = dg.AssetKey("series_cleanup")
+REPORT = dg.AssetKey("generation_report")
 KEYS = [f"s{i:03d}" for i in range(50)]
 BROKEN = {"s007": "INVALID_RRULE", "s031": "UNKNOWN_BRANCH"}
 GOOD = set(KEYS) - set(BROKEN)
@@ -118,6 +124,19 @@ def latest_metadata(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
     return {name: value.value for name, value in materialization.metadata.items()}
 
 
+def latest_observation(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
+                       partition: str | None) -> dict[str, Any]:
+    """The metadata of the latest observation of the asset (or of one partition)."""
+    records = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=asset_key,
+                              asset_partitions=[partition] if partition else None),
+        limit=1).records
+    assert len(records) == 1, f"{asset_key.to_user_string()}[{partition}] never observed"
+    observation = records[0].asset_observation
+    assert observation is not None
+    return {name: value.value for name, value in observation.metadata.items()}
+
+
 def only_check(result: dg.ExecuteInProcessResult) -> Any:
     (evaluation,) = result.get_asset_check_evaluations()
     assert (evaluation.asset_key, evaluation.check_name) == (SESSIONS, "series_conflicts")
@@ -170,9 +189,24 @@ def test_ranged_run_fails_only_broken_series_and_reruns_fix_them(
     meta = {name: value.value for name, value in check.metadata.items()}
     assert (meta["errors"], meta["warnings"]) == (2, 0)
     assert set(meta["conflicts"]) == set(BROKEN)
+    assert meta["series_with_errors"] == sorted(BROKEN)
     for key, code in BROKEN.items():
         (line,) = meta["conflicts"][key]
         assert line.startswith(f"ERROR {code}: ")
+
+    # Each failed partition carries its error; the run's figures are one observation.
+    for key in BROKEN:
+        observed = latest_observation(instance, SESSIONS, key)
+        assert observed["status"] == "failed"
+        assert observed["error"] == failed_series[key]
+        assert observed["run_id"] == result.run_id
+    report = latest_observation(instance, REPORT, None)
+    assert {name: report[name] for name in ("series", "created", "updated", "deleted",
+                                            "failed", "missing")} == {
+        "series": 50, "created": 48 * SESSIONS_PER_SERIES, "updated": 0, "deleted": 0,
+        "failed": 2, "missing": 0}
+    assert report["partition_range"] == "s000..s049"
+    assert isinstance(report["duration_ms"], int)
 
     # A partition's materialization metadata.
     sessions = latest_metadata(instance, SESSIONS, "s010")
@@ -187,6 +221,7 @@ def test_ranged_run_fails_only_broken_series_and_reruns_fix_them(
     assert sessions["conflicts"] == []
     resolved = latest_metadata(instance, RESOLVED, "s010")
     assert sessions["config_hash"] == resolved["config_hash"] != ""
+    assert sessions["fingerprint"] == resolved["fingerprint"] != ""
     assert resolved["series_version"] == 1
     assert resolved["config"]["horizon_days"] == 14
     assert resolved["provenance"] == sessions["provenance"]
@@ -202,6 +237,10 @@ def test_ranged_run_fails_only_broken_series_and_reruns_fix_them(
                                     raise_on_error=False)
 
     assert first.success and second.success
+    # Runs launched without seriesgen's range tag (the UI's, a backfill's) get it at start.
+    for rerun_result, key in ((first, "s007"), (second, "s031")):
+        tags = instance.get_run_by_id(rerun_result.run_id).tags  # type: ignore[union-attr]
+        assert tags[RANGE_TAG] == f"{key}..{key}"
     for asset_key in (RESOLVED, SESSIONS, CLEANUP):
         status = partition_status(instance, asset_key, KEYS)
         assert keys_with(status, "MATERIALIZED") == set(KEYS), asset_key
@@ -211,12 +250,11 @@ def test_ranged_run_fails_only_broken_series_and_reruns_fix_them(
     rerun = latest_metadata(instance, SESSIONS, "s007")
     assert (rerun["status"], rerun["created"], rerun["deleted"]) == ("success", 4, 0)
 
-    # Only warnings: WARN.
+    # Only warnings: the check passes and lists them.
     check = only_check(first)
-    assert check.passed is False
-    assert check.severity == dg.AssetCheckSeverity.WARN
+    assert check.passed is True
     meta = {name: value.value for name, value in check.metadata.items()}
-    assert (meta["errors"], meta["warnings"]) == (0, 1)
+    assert (meta["errors"], meta["warnings"], meta["series_with_warnings"]) == (0, 1, 1)
     (line,) = meta["conflicts"]["s007"]
     assert line.startswith("WARN ROOM_DOUBLE_BOOKED: room 'Room 8' is also booked by series 's008'")
     assert set(meta["conflicts"]) == {"s007"}

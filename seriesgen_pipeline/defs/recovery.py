@@ -1,0 +1,78 @@
+"""``failed_run_partitions``: the series a failed or crashed run did not finish show Failed.
+
+A generation run records its series at its end, and marks the series that failed
+itself. A run that dies before (its worker killed, its code server gone, the
+database lost mid-run) records nothing, and with one planned event per asset per
+run Dagster would leave its partitions as they were: new series "Missing", the
+others "Materialized" with the metadata of an older run. This sensor watches
+failed runs of the generation assets and marks every partition of the run that
+has neither a materialization nor a planned event in it, for each of the three
+assets, as planned by that run — so they show Failed, "backfill failed and
+missing" picks them up, and the rerun records them with current metadata
+(``assets.py``). Partitions deleted meanwhile (retired or deleted series) are
+left alone.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from seriesgen_pipeline.defs.assets import CLEANUP, RESOLVED, SESSIONS, series_generation
+from seriesgen_pipeline.defs.monitoring import mark_unfinished
+from seriesgen_pipeline.defs.partitions import class_series_partitions
+
+ASSETS = (RESOLVED, SESSIONS, CLEANUP)
+PARTITION_TAG = "dagster/partition"
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def run_partition_keys(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """The partition keys a generation run covered that still exist."""
+    order = instance.get_dynamic_partitions(str(class_series_partitions.name))
+    if PARTITION_TAG in run.tags:
+        return [key for key in [run.tags[PARTITION_TAG]] if key in order]
+    first, last = run.tags.get(RANGE_START), run.tags.get(RANGE_END)
+    if first is None or last is None or first not in order or last not in order:
+        return []
+    return order[order.index(first):order.index(last) + 1]
+
+
+def unfinished_partitions(instance: dg.DagsterInstance, run: dg.DagsterRun
+                          ) -> list[tuple[dg.AssetKey, str]]:
+    """(asset, partition) pairs of ``run`` with neither a materialization nor a planned
+    event of their own in it."""
+    if not _generates(run):
+        return []
+    keys = run_partition_keys(instance, run)
+    if not keys:
+        return []
+    records = instance.get_records_for_run(
+        run.run_id, of_type={dg.DagsterEventType.ASSET_MATERIALIZATION,
+                             dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED}).records
+    done = set()
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.asset_key is not None and event.partition is not None:
+            done.add((event.asset_key, event.partition))
+    return [(asset, key) for asset in ASSETS for key in keys if (asset, key) not in done]
+
+
+def _generates(run: dg.DagsterRun) -> bool:
+    if run.asset_selection is not None:
+        return SESSIONS in run.asset_selection
+    return run.job_name == "series_generation_job"
+
+
+@dg.run_failure_sensor(
+    name="failed_run_partitions", minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks the series a failed or crashed generation run did not finish as "
+                "failed, so that 'backfill failed and missing' reruns them.")
+def failed_run_partitions(context: dg.RunFailureSensorContext) -> None:
+    """Mark what the failed run left unfinished (see the module doc)."""
+    run = context.dagster_run
+    unfinished = unfinished_partitions(context.instance, run)
+    if unfinished:
+        marked = mark_unfinished(context.instance, run, series_generation.op.name, unfinished)
+        context.log.info(f"run {run.run_id}: {marked} unfinished partition(s) marked failed")
