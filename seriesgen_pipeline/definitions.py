@@ -11,7 +11,8 @@ import os
 
 import dagster as dg
 
-from seriesgen_pipeline.defs.assets import series_generation
+from seriesgen_pipeline.defs.assets import generation_report, series_generation
+from seriesgen_pipeline.defs.recovery import failed_run_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import generation_job
 from seriesgen_pipeline.defs.schedules import (
@@ -28,10 +29,13 @@ def build_definitions(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZ
                       resource: SeriesgenResource | None = None) -> dg.Definitions:
     """All of seriesgen's Dagster objects."""
     return dg.Definitions(
-        assets=[series_generation],
+        assets=[series_generation, generation_report],
         jobs=[generation_job],
+        # Every run (UI and backfill runs of the implicit asset job too) executes its one
+        # step in the run worker itself: a killed worker leaves no step process behind.
+        executor=dg.in_process_executor,
         schedules=[build_nightly_schedule(cron=cron, timezone=timezone, chunk_size=chunk_size)],
-        sensors=[class_series_changes],
+        sensors=[class_series_changes, failed_run_partitions],
         resources={"seriesgen": resource or SeriesgenResource()},
     )
 

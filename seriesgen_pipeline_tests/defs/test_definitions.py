@@ -2,11 +2,13 @@
 
 Contract: the root ``Definitions`` load; they hold exactly the three per-series
 assets ``resolved_series_config -> class_sessions -> series_cleanup`` on the
-``class_series`` dynamic partitions, the ``class_sessions/series_conflicts``
-check, the ``series_generation_job``, the ``nightly_generation`` schedule
+``class_series`` dynamic partitions and the unpartitioned ``generation_report``,
+the ``class_sessions/series_conflicts`` check, the ``series_generation_job`` (every
+job with the in-process executor), the ``nightly_generation`` schedule
 (``0 2 * * *`` in UTC unless ``build_definitions`` is given another cron and
-time zone) and the ``class_series_changes`` sensor; and ``dagster definitions
-validate`` accepts ``workspace.yaml`` with the project's ``dagster.yaml``.
+time zone), the ``class_series_changes`` and ``failed_run_partitions`` sensors; and
+``dagster definitions validate`` accepts ``workspace.yaml`` with the project's
+``dagster.yaml``.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ PROJECT = Path(__file__).resolve().parents[2]
 RESOLVED = dg.AssetKey("resolved_series_config")
 SESSIONS = dg.AssetKey("class_sessions")
 CLEANUP = dg.AssetKey("series_cleanup")
+REPORT = dg.AssetKey("generation_report")
+SENSORS = {"class_series_changes", "failed_run_partitions"}
 
 
 def test_asset_keys_and_lineage() -> None:
     defs = build_definitions()
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    report = specs.pop(REPORT)
+    assert report.partitions_def is None and report.group_name == "seriesgen"
     assert set(specs) == {RESOLVED, SESSIONS, CLEANUP}
     lineage = {key: {dep.asset_key for dep in spec.deps} for key, spec in specs.items()}
     assert lineage == {RESOLVED: set(), SESSIONS: {RESOLVED}, CLEANUP: {SESSIONS}}
@@ -53,6 +59,9 @@ def test_jobs() -> None:
     assert isinstance(job.partitions_def, dg.DynamicPartitionsDefinition)
     assert job.partitions_def.name == "class_series"
     assert job.asset_layer.executable_asset_keys == {RESOLVED, SESSIONS, CLEANUP}
+    # A run worker killed with SIGKILL must leave no step process writing behind it.
+    for each in defs.resolve_all_job_defs():
+        assert each.executor_def is dg.in_process_executor, each.name
 
 
 def test_schedule_defaults() -> None:
@@ -81,16 +90,16 @@ def test_sensor() -> None:
     assert sensor.minimum_interval_seconds == 30
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     names = {s.name for s in defs.get_repository_def().sensor_defs}
-    assert names == {"class_series_changes"}
+    assert names == SENSORS
 
 
 def test_root_module_definitions_load() -> None:
     from seriesgen_pipeline.definitions import defs
 
-    assert set(defs.resolve_all_asset_keys()) == {RESOLVED, SESSIONS, CLEANUP}
+    assert set(defs.resolve_all_asset_keys()) == {RESOLVED, SESSIONS, CLEANUP, REPORT}
     repository = defs.get_repository_def()
     assert {s.name for s in repository.schedule_defs} == {"nightly_generation"}
-    assert {s.name for s in repository.sensor_defs} == {"class_series_changes"}
+    assert {s.name for s in repository.sensor_defs} == SENSORS
     assert "seriesgen" in repository.get_top_level_resources()
 
 
