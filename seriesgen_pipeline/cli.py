@@ -269,6 +269,8 @@ def _generate(engine: sa.Engine, settings: Settings, args: argparse.Namespace) -
                     "series": report.series, "totals": report.totals(),
                     "duration_ms": report.duration_ms}
         failed = bool(report.failed)
+        for run_id, cause in report.run_failures.items():
+            print(f"seriesgen: error: run {run_id} failed: {cause}", file=sys.stderr)
         if report.interrupted:
             document["interrupted"] = True
     if args.format == "json":

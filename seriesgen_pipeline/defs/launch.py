@@ -39,6 +39,7 @@ class GenerationReport:
     series: list[dict[str, object]] = field(default_factory=list)
     duration_ms: int = 0
     interrupted: bool = False  # SIGINT or SIGTERM ended the generation early
+    run_failures: dict[str, str] = field(default_factory=dict)  # run id -> root cause
 
     @property
     def failed(self) -> list[str]:
@@ -215,6 +216,7 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
                 "error": "the series no longer exists (deleted or retired meanwhile)",
             })
         else:
+            report.run_failures = failures  # the run itself failed, not (only) its series
             report.series.append({
                 "key": key, "status": "failed", "created": 0, "updated": 0, "deleted": 0,
                 "protected": 0, "run_id": run_ids[-1] if run_ids else None,

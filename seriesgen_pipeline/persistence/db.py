@@ -90,7 +90,8 @@ def create_db_engine(url: str, *, create: bool = True) -> sa.Engine:
     url = normalize_url(url)
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError:
+        parsed.get_backend_name()
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise DatabaseUrlError(f"{safe_url(url)} is not a database URL "
                                "(e.g. sqlite:///path/to/file.db or "
                                "postgresql://user@host/db)") from None

@@ -104,7 +104,7 @@ def test_one_corrupted_series_row_fails_that_series_alone_sqlite(
 def test_a_corrupted_session_row_fails_its_series_alone_sqlite(sqlite_url: str,
                                                                tmp_path: Path) -> None:
     _prepare(sqlite_url, tmp_path)
-    code, first, _ = _generate(sqlite_url, tmp_path)
+    code, _, _ = _generate(sqlite_url, tmp_path)
     assert code == 0
     _execute(sqlite_url, "UPDATE class_sessions SET starts_at = 'garbage' WHERE id = ("
                          "SELECT min(id) FROM class_sessions WHERE series_key = 'east-yoga')")
