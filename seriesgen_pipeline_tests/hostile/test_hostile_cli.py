@@ -19,7 +19,7 @@ from seriesgen_pipeline_tests.cli.helpers import NOW, prepared, run_cli
 BAD_URLS = ["foo://u:p@h/x", "mysql://u:secret@localhost/x", "not a url", "sqlite://:x:/",
             "postgresql://postgres@127.0.0.1:1/x"]
 COMMANDS = [("sessions",), ("conflicts",), ("stats",), ("generate", "--all", "--dry-run"),
-            ("generate", "--all"), ("load", "/dev/null")]
+            ("generate", "--all"), ("load", "/dev/null"), ("db", "upgrade"), ("demo",)]
 
 
 @pytest.mark.parametrize("url", BAD_URLS)
