@@ -34,7 +34,9 @@ memory instead of exhausting the machine (``DataFileLimits``):
   in all, counted as expanded, anywhere (mapping keys included); an alias inside
   the node it names is refused. So an alias bomb is refused before it expands.
 - An integer literal too long for Python to convert, or outside its field's
-  range, is reported as out of range; dates must lie in 1900-01-01..2200-12-31.
+  range, is reported as out of range (``cleanup_grace_days`` at most 36,500, so
+  that ``end_date`` plus the grace is still a date); dates must lie in
+  1900-01-01..2200-12-31.
 - Text fields (and every other field given as text) must not contain control
   characters (Unicode category Cc: U+0000..U+001F, U+007F..U+009F; tab and
   newline included) or unpaired surrogates: SQLite would store them, PostgreSQL
@@ -79,6 +81,8 @@ _BRANCH_ID_LENGTH = 64
 _TEXT_LENGTH = 200
 _RULE_LENGTH = 500
 _INT_MAX = 2**31 - 1  # a 32-bit INTEGER column on PostgreSQL
+# end_date + cleanup_grace_days must remain a date (Python's dates end in 9999).
+_GRACE_DAYS_MAX = 36_500
 
 EARLIEST_DATE = date(1900, 1, 1)
 LATEST_DATE = date(2200, 12, 31)
@@ -532,7 +536,7 @@ def _config_value(name: str, value: Any, *, scope: str) -> Any:
     """One configuration field: its type here, its range by ``validate_field``."""
     if name in ("horizon_days", "default_duration_minutes", "default_capacity",
                 "cleanup_grace_days"):
-        _integer(value)
+        _integer(value, high=_GRACE_DAYS_MAX if name == "cleanup_grace_days" else None)
     elif name == "timezone":
         _text(value, max_length=64)
     elif name in ("open_time", "close_time"):
