@@ -1,8 +1,9 @@
 """The one root ``Definitions`` of seriesgen, loaded by ``workspace.yaml``.
 
-The schedule's cron, time zone and chunk size can be changed with
-``SERIESGEN_SCHEDULE_CRON``, ``SERIESGEN_SCHEDULE_TIMEZONE`` and
-``SERIESGEN_RUN_CHUNK``, read once when the code location loads.
+The schedule's cron and time zone, and the number of series per run of the
+schedule and the sensor, can be changed with ``SERIESGEN_SCHEDULE_CRON``,
+``SERIESGEN_SCHEDULE_TIMEZONE`` and ``SERIESGEN_RUN_CHUNK``, read once when the
+code location loads.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from seriesgen_pipeline.defs.schedules import (
     DEFAULT_TIMEZONE,
     build_nightly_schedule,
 )
-from seriesgen_pipeline.defs.sensors import class_series_changes
+from seriesgen_pipeline.defs.sensors import build_change_sensor
 
 
 def build_definitions(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE,
@@ -35,7 +36,7 @@ def build_definitions(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZ
         # step in the run worker itself: a killed worker leaves no step process behind.
         executor=dg.in_process_executor,
         schedules=[build_nightly_schedule(cron=cron, timezone=timezone, chunk_size=chunk_size)],
-        sensors=[class_series_changes, failed_run_partitions],
+        sensors=[build_change_sensor(chunk_size=chunk_size), failed_run_partitions],
         resources={"seriesgen": resource or SeriesgenResource()},
     )
 

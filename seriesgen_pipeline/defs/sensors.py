@@ -32,10 +32,10 @@ import dagster as dg
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import contiguous_ranges, generation_job, range_request
+from seriesgen_pipeline.defs.schedules import DEFAULT_CHUNK
 from seriesgen_pipeline.service.engine import current_fingerprints
 from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE
 
-RUN_CHUNK = 500
 # Cursor text of the current format starts with this; base64 never holds ':'.
 _CURSOR_V2 = "2:"
 
@@ -92,12 +92,23 @@ def change_run_key(first: str, last: str, sequence: int) -> str:
     return f"change:{first}..{last}:{sequence}"
 
 
-@dg.sensor(name="class_series_changes", job=generation_job, minimum_interval_seconds=30,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Adds and removes class series partitions and reruns changed series.")
-def class_series_changes(context: dg.SensorEvaluationContext,
-                         seriesgen: SeriesgenResource) -> dg.SensorResult | dg.SkipReason:
-    """Diff series fingerprints against the cursor and request runs for what changed."""
+def build_change_sensor(*, chunk_size: int = DEFAULT_CHUNK) -> dg.SensorDefinition:
+    """The change sensor: one ranged run request per block of up to ``chunk_size``
+    contiguous changed partitions (``SERIESGEN_RUN_CHUNK``, as the schedule)."""
+
+    @dg.sensor(name="class_series_changes", job=generation_job, minimum_interval_seconds=30,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Adds and removes class series partitions and reruns changed series.")
+    def class_series_changes(context: dg.SensorEvaluationContext,
+                             seriesgen: SeriesgenResource) -> dg.SensorResult | dg.SkipReason:
+        """Diff series fingerprints against the cursor and request runs for what changed."""
+        return _evaluate(context, seriesgen, chunk_size=chunk_size)
+
+    return class_series_changes
+
+
+def _evaluate(context: dg.SensorEvaluationContext, seriesgen: SeriesgenResource, *,
+              chunk_size: int) -> dg.SensorResult | dg.SkipReason:
     if not seriesgen.settings().writes_allowed:
         return dg.SkipReason(SAFEGUARD_MESSAGE)
     current = current_fingerprints(seriesgen.engine())
@@ -112,7 +123,7 @@ def class_series_changes(context: dg.SensorEvaluationContext,
     if not (added or removed or changed):
         return dg.SkipReason("no series changed")
     order = [key for key in partitions if key in current] + added
-    ranges = contiguous_ranges(order, changed, max_size=RUN_CHUNK)
+    ranges = contiguous_ranges(order, changed, max_size=chunk_size)
     sequence = cursor.sequence
     requests = []
     if ranges:
@@ -128,3 +139,6 @@ def class_series_changes(context: dg.SensorEvaluationContext,
                      f"changed {len(changed)}; {len(requests)} run(s) requested")
     return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=dynamic,
                            cursor=ChangeCursor(current, sequence).encode())
+
+
+class_series_changes = build_change_sensor()

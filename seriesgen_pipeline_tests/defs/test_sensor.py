@@ -4,7 +4,9 @@ Contract, tick by tick against a real SQLite application database and a real
 Dagster instance (the sensor's partition requests applied between ticks, as the
 daemon does):
 
-- a new series gets its partition added and a run covering it;
+- a new series gets its partition added and a run covering it; runs cover at
+  most ``SERIESGEN_RUN_CHUNK`` series (``build_definitions(chunk_size=...)``), as
+  the schedule's;
 - with the cursor of the previous tick and nothing changed, the tick skips;
 - a raw SQL ``UPDATE`` of one series' content (``version`` and ``updated_at``
   untouched) requests a run for exactly that series;
@@ -89,9 +91,10 @@ def instance(shared_instance: dg.DagsterInstance) -> dg.DagsterInstance:
     return shared_instance
 
 
-def tick(instance: dg.DagsterInstance, url: str, cursor: str | None) -> SensorExecutionData:
+def tick(instance: dg.DagsterInstance, url: str, cursor: str | None, *,
+         chunk_size: int | None = None) -> SensorExecutionData:
     """One evaluation of the sensor, as the daemon runs it; its partition requests applied."""
-    defs = build_definitions()
+    defs = build_definitions() if chunk_size is None else build_definitions(chunk_size=chunk_size)
     sensor = defs.resolve_sensor_def("class_series_changes")
     with dg.build_sensor_context(
         instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
@@ -134,6 +137,13 @@ def test_first_tick_adds_every_partition_and_one_run(
     assert requests[0].run_key is not None
     assert requests[0].run_key.startswith("change:k01..k06:")
     assert set(decode_cursor(data.cursor).fingerprints) == set(KEYS)
+
+
+def test_runs_hold_at_most_the_run_chunk(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance) -> None:
+    data = tick(instance, app[1], None, chunk_size=4)
+
+    assert covered(KEYS, data.run_requests or []) == [KEYS[:4], KEYS[4:]]
 
 
 def test_unchanged_tick_skips(app: tuple[sa.Engine, str], instance: dg.DagsterInstance,

@@ -59,7 +59,7 @@ def test_production_instance_keeps_the_shared_settings_and_adds_monitoring() -> 
         assert {k: prod[k] for k in SHARED} == {k: base[k] for k in SHARED}, other
     assert prod["storage"] == {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}
     assert prod["concurrency"]["runs"]["tag_concurrency_limits"] == [
-        {"key": "seriesgen/generation", "limit": 1}]
+        {"key": "seriesgen/generation", "limit": 2}]
     assert prod["run_retries"] == {"enabled": True, "max_retries": 2,
                                    "retry_on_asset_or_op_failure": False}
     monitoring = prod["run_monitoring"]
