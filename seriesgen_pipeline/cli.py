@@ -238,8 +238,27 @@ def _load(engine: sa.Engine, settings: Settings, path: Path) -> int:
 
     settings.check_writes()
     summary = load_file(engine, path)
-    print(f"loaded {path}: {summary}", file=sys.stderr)
+    print(f"loaded {path}: {_load_sentence(summary.as_dict())}", file=sys.stderr)
     return 0
+
+
+def _load_sentence(counts: dict[str, int]) -> str:
+    """``LoadSummary`` counts as a sentence for people."""
+    return (f"branches {counts['branches_created']} created, {counts['branches_updated']} "
+            f"updated; series {counts['series_created']} created, "
+            f"{counts['series_updated']} updated, {counts['series_unchanged']} unchanged; "
+            f"{counts['configs_written']} configuration scope(s) written")
+
+
+def _totals_line(totals: dict[str, int], duration_ms: int) -> str:
+    """A run's totals as a line for people (JSON output keeps the object)."""
+    parts = [f"{totals['series']} series", f"{totals['created']} created",
+             f"{totals['updated']} updated", f"{totals['deleted']} deleted",
+             f"{totals['protected']} protected", f"{totals['failed']} failed",
+             f"{totals.get('skipped', 0)} skipped"]
+    if "interrupted" in totals:
+        parts.append(f"{totals['interrupted']} interrupted")
+    return f"totals: {', '.join(parts)} in {duration_ms:,} ms"
 
 
 def _resolve_now(settings: Settings, text: str | None) -> datetime:
@@ -280,8 +299,8 @@ def _generate(engine: sa.Engine, settings: Settings, args: argparse.Namespace) -
                  s.get("error") or ""] for s in document["series"]]
         print(_table(["series", "status", "created", "updated", "deleted", "protected", "error"],
                      rows))
-        print(f"totals: {document['totals']}  duration_ms={document['duration_ms']}"
-              + ("  (dry run: nothing written)" if args.dry_run else ""))
+        print(_totals_line(document["totals"], document["duration_ms"])
+              + (" (dry run: nothing written)" if args.dry_run else ""))
     if document.get("interrupted"):
         done = sum(1 for s in document["series"] if s["status"] in ("success", "committed"))
         print(f"seriesgen: interrupted: {done} of {len(document['series'])} series were "
@@ -387,7 +406,8 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     upgrade_database(engine)
     demo_file = Path(str(files("seriesgen_pipeline") / "demo_data" / "demo.yaml"))
     summary = load_file(engine, demo_file)
-    print(f"demo data loaded into {safe_url(settings.database_url)}: {summary}", file=sys.stderr)
+    print(f"demo data loaded into {safe_url(settings.database_url)}: "
+          f"{_load_sentence(summary.as_dict())}", file=sys.stderr)
     # The demo data lives in the first half of 2026: by default it is generated as of
     # 2026-03-01, a week before New York and four weeks before London change clocks.
     now = parse_now(args.now) if args.now is not None else settings.now_override or DEMO_NOW
@@ -397,7 +417,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     print(_table(["series", "status", "created", "updated", "deleted", "protected", "error"],
                  [[s["key"], s["status"], s["created"], s["updated"], s["deleted"],
                    s["protected"], s["error"] or ""] for s in report.series]))
-    print(f"totals: {report.totals()}  duration_ms={report.duration_ms}")
+    print(_totals_line(report.totals(), report.duration_ms))
     with engine.connect() as conn:
         conflicts = conn.execute(sa.select(repo.conflicts_t.c.series_key, repo.conflicts_t.c.code,
                                            repo.conflicts_t.c.severity)
