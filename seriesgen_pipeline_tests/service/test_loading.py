@@ -464,6 +464,12 @@ MALFORMED = [
     pytest.param(_edit("series:\n", "series:\n  - just a title\n"), "data.yaml",
                  ["series[0]: must be a mapping of series fields, not 'just a title'"],
                  id="series-item-not-a-mapping"),
+    pytest.param(_edit("branches:", "? [a, b]\n: 1\nbranches:"), "data.yaml",
+                 ["top level: unknown field a list used as a field name"],
+                 id="list-as-a-field-name"),
+    pytest.param(_edit("start_date: 2026-02-01", f"start_date: {'x' * 10_000}"), "data.yaml",
+                 [f"{YOGA}: field 'start_date': '{'x' * 60}'... (10,000 characters) is not a "
+                  "valid date (YYYY-MM-DD)"], id="long-text-cut-in-messages"),
 ]
 
 
