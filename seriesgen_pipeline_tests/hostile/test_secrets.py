@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from seriesgen_pipeline.persistence.db import mask_secrets, safe_url
-from seriesgen_pipeline_tests.cli.helpers import NOW, run_cli
+from seriesgen_pipeline_tests.cli.helpers import DEMO_LIKE, NOW, run_cli
 
 SECRET = "S3cretPW"
 
@@ -57,3 +58,27 @@ def test_no_command_prints_the_password(url: str, command: tuple[str, ...],
         assert "127.0.0.1:5999" in done.stderr
         assert SECRET not in done.stdout + done.stderr
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.postgres
+def test_a_generation_stores_no_password_in_dagster_or_its_output(postgres_url: str,
+                                                                 tmp_path: Path) -> None:
+    """The test server trusts local connections, so a password in the URL is accepted
+    (and ignored): a whole generation runs with it, and nothing keeps it."""
+    url = make_url(postgres_url).set(password=SECRET).render_as_string(hide_password=False)
+    home = tmp_path / "dagster"
+    env = {"DAGSTER_HOME": str(home)}
+    data = tmp_path / "data.yaml"
+    data.write_text(DEMO_LIKE)
+    outputs = []
+    for args in (("db", "upgrade"), ("load", str(data)), ("generate", "--all", "--now", NOW),
+                 ("sessions",), ("conflicts",), ("stats",)):
+        done = run_cli(*args, "--database-url", url, env=env)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout + done.stderr)
+    assert all(SECRET not in text for text in outputs)
+    assert "postgres:***@" in outputs[0]
+    stored = [p for p in home.rglob("*") if p.is_file()]
+    assert stored, "the generation left no Dagster storage to check"
+    for path in stored:
+        assert SECRET.encode() not in path.read_bytes(), path
