@@ -21,6 +21,12 @@ Upserts, in one transaction:
 Rows that would not change are not written, so loading the same file twice
 writes nothing the second time (and wakes no sensor).
 
+Stored rows are read as the driver returns them and checked value by value
+(``core.readers``), because another writer may have stored a value that cannot be
+read: a series or scope the file gives is then rewritten from the file, which
+repairs it; a base field the file leaves out cannot be kept, so the file is
+refused and told to set it.
+
 The file is read with a bounded read: at most ``SERIESGEN_MAX_DATA_FILE_BYTES``
 (default 20 MB) plus one byte, whatever it is. It is opened without blocking, so
 a FIFO with no writer reads as empty instead of waiting; a pipe or
@@ -35,7 +41,7 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +208,12 @@ def apply_data_file(conn: sa.Connection, *, data: DataFile) -> LoadSummary:
         check_branches(data, set(known_branches))
     except DataFileError as exc:
         problems.extend(exc.problems)
+    if stored_base is not None and data.base is not None:
+        problems.extend(
+            f"base: field '{name}': the stored value cannot be read ({error.reason}); "
+            "set it in the file's base section"
+            for name, error in stored_base.unreadable.items()
+            if getattr(data.base, name) is None)
     if stored_base is None:
         problems.extend(
             f"base: field '{name}' is required: the database has no base configuration yet, "
@@ -235,12 +247,36 @@ def _config_filter(scope: str, owner: str | int | None) -> list[sa.ColumnElement
     return conditions
 
 
+def _as_stored(conn: sa.Connection, columns: Iterable[sa.Column[Any]]) -> list[Any]:
+    """``columns`` as the driver returns them, without SQLAlchemy's result conversions.
+
+    A conversion that fails (JSON that is not a list of dates, a date that does
+    not exist) would fail the whole load; read raw, each value is checked by its
+    reader. Dates are read as text on PostgreSQL, whose driver refuses some
+    values the server stores (``infinity``).
+    """
+    out: list[Any] = []
+    for column in columns:
+        if isinstance(column.type, sa.Date) and conn.dialect.name == "postgresql":
+            out.append(sa.cast(column, sa.Text).label(column.name))
+        elif isinstance(column.type, sa.Date | sa.JSON | sa.Boolean | sa.types.TypeDecorator):
+            out.append(repo.uncoerced(column))
+        else:
+            out.append(column)
+    return out
+
+
 def _stored_config(conn: sa.Connection, *, scope: str,
                    owner: str | int | None = None) -> ConfigValues | None:
+    """The stored scope; a value it cannot read is in ``ConfigValues.unreadable``."""
+    columns = _as_stored(conn, (repo.configs_t.c[name] for name in CONFIG_FIELDS))
     row = conn.execute(
-        sa.select(repo.configs_t).where(*_config_filter(scope, owner))
+        sa.select(*columns).where(*_config_filter(scope, owner))
     ).mappings().first()
-    return repo.config_values_from_row(row) if row is not None else None
+    if row is None:
+        return None
+    name = scope if owner is None else f"{scope} {owner!r}"
+    return repo.config_values_from_row(row, name)
 
 
 def _merge_base(stored: ConfigValues | None, given: ConfigValues) -> ConfigValues:
@@ -256,7 +292,7 @@ def _put_config(conn: sa.Connection, *, scope: str, owner: str | int | None,
                 values: ConfigValues, stamp: datetime) -> int:
     """Insert or replace one scope's row; returns 1 when written, 0 when already equal."""
     stored = _stored_config(conn, scope=scope, owner=owner)
-    if stored == values:
+    if stored is not None and stored == values and not stored.unreadable:  # not compared
         return 0
     fields = {name: getattr(values, name) for name in CONFIG_FIELDS}
     if fields["closed_dates"] is not None:
@@ -304,26 +340,31 @@ def _content(entry: SeriesEntry) -> dict[str, Any]:
     }
 
 
-def _stored_content(row: Mapping[str, Any]) -> dict[str, Any]:
-    content = {name: row[name] for name in _CONTENT_COLUMNS}
-    content["exdates"] = sorted(set(_as_dates(content["exdates"] or ())))
-    return content
-
-
-def _as_dates(values: Iterable[Any]) -> Iterable[date]:
-    for value in values:
-        yield value if isinstance(value, date) else date.fromisoformat(str(value))
+def _stored_content(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The content columns of a stored row, or ``None`` when one cannot be read."""
+    spec, problems = repo.read_series_row(row)
+    if problems:
+        return None  # never equal to the file's content: the row is rewritten, hence repaired
+    return {
+        "branch_id": spec.branch_id, "title": spec.title, "instructor": spec.instructor,
+        "room": spec.room, "capacity": spec.capacity, "recurrence": spec.recurrence,
+        "start_time": spec.start_time, "duration_minutes": spec.duration_minutes,
+        "start_date": spec.start_date, "end_date": spec.end_date,
+        "exdates": sorted(set(spec.exdates)),
+    }
 
 
 def _load_series(conn: sa.Connection, entries: tuple[SeriesEntry, ...],
                  summary: LoadSummary, stamp: datetime) -> None:
     table = repo.series_t
     keys = [entry.key for entry in entries]
+    columns = _as_stored(conn, (table.c[name] for name in
+                                ("id", "key", "version", *_CONTENT_COLUMNS)))
     stored: dict[str, sa.RowMapping] = {}
     for start in range(0, len(keys), _SLICE):
-        query = sa.select(table).where(table.c.key.in_(keys[start:start + _SLICE]))
+        query = sa.select(*columns).where(table.c.key.in_(keys[start:start + _SLICE]))
         stored.update((row["key"], row) for row in conn.execute(
-            query.with_for_update()).mappings())
+            query.with_for_update(of=table)).mappings())
 
     ids: dict[str, int] = {}
     inserts: list[dict[str, Any]] = []

@@ -152,13 +152,14 @@ def write(tmp_path: Path, text: str, name: str = "data.yaml") -> Path:
 
 
 def table_state(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the tables a load writes, in a stable order."""
+    """Every row of the tables a load writes, as stored (unreadable values too), in order."""
     state = {}
     with engine.connect() as conn:
         for table in TABLES:
             order = [table.c[name] for name in ("id", "key") if name in table.c]
+            columns = [repo.uncoerced(column) for column in table.c]
             state[table.name] = [tuple(row) for row in
-                                 conn.execute(sa.select(table).order_by(*order))]
+                                 conn.execute(sa.select(*columns).order_by(*order))]
     return state
 
 
@@ -168,9 +169,10 @@ def series_rows(engine: sa.Engine) -> dict[str, sa.RowMapping]:
 
 
 def config_rows(engine: sa.Engine) -> list[sa.RowMapping]:
+    """The configuration rows, ``closed_dates`` as stored (``config_values_from_row`` reads)."""
+    columns = [repo.uncoerced(c) if c.name == "closed_dates" else c for c in repo.configs_t.c]
     with engine.connect() as conn:
-        return list(conn.execute(sa.select(repo.configs_t).order_by(repo.configs_t.c.id))
-                    .mappings())
+        return list(conn.execute(sa.select(*columns).order_by(repo.configs_t.c.id)).mappings())
 
 
 @pytest.fixture
@@ -247,6 +249,69 @@ def test_editing_one_series_bumps_only_its_version(engine: sa.Engine, tmp_path: 
     assert after["west-pilates"]["id"] == before["west-pilates"]["id"]
     for key in set(before) - {"west-pilates"}:
         assert after[key] == before[key]
+
+
+def _corrupt(engine: sa.Engine, *statements: str) -> None:
+    """Values another writer stored that cannot be read (JSON that is not a list of dates)."""
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+
+
+def test_a_load_repairs_series_and_scopes_another_writer_corrupted(
+        engine: sa.Engine, tmp_path: Path) -> None:
+    path = write(tmp_path, DEMO_YAML, "demo.yaml")
+    load_file(engine, path)
+    corrupt = ["UPDATE class_series SET exdates = '[\"garbage\"]' WHERE key = 'east-yoga-basics'",
+               "UPDATE scheduling_configs SET closed_dates = '[\"2026-13-01\"]' "
+               "WHERE scope = 'branch' AND branch_id = 'east'"]
+    if engine.dialect.name == "sqlite":  # PostgreSQL's DATE column cannot hold it
+        corrupt.append("UPDATE class_series SET start_date = '2026-02-30' "
+                       "WHERE key = 'west-pilates'")
+    _corrupt(engine, *corrupt)
+    with engine.connect() as conn:
+        inputs = repo.load_scheduling_inputs(conn)
+    assert inputs.unreadable and inputs.branch_configs["east"].unreadable
+
+    summary = load_file(engine, path)
+
+    repaired = 2 if engine.dialect.name == "sqlite" else 1
+    assert summary == LoadSummary(series_updated=repaired, series_unchanged=5 - repaired,
+                                  configs_written=1)
+    with engine.connect() as conn:
+        inputs = repo.load_scheduling_inputs(conn)
+    assert inputs.unreadable == {}
+    assert not inputs.branch_configs["east"].unreadable
+    assert inputs.branch_configs["east"].closed_dates == (date(2026, 11, 26),)
+    specs = {spec.key: spec for spec in inputs.series}
+    assert specs["east-yoga-basics"].exdates == ()
+    assert specs["west-pilates"].start_date == date(2026, 1, 6)
+    assert load_file(engine, path) == LoadSummary(series_unchanged=5)
+
+
+def test_a_base_field_that_cannot_be_read_must_be_set_by_the_file(
+        engine: sa.Engine, tmp_path: Path) -> None:
+    demo = write(tmp_path, DEMO_YAML, "demo.yaml")
+    load_file(engine, demo)
+    _corrupt(engine, "UPDATE scheduling_configs SET closed_dates = '{\"a\": 1}' "
+                     "WHERE scope = 'base'")
+    before = table_state(engine)
+
+    with pytest.raises(DataFileError) as caught:
+        load_file(engine, write(tmp_path, EDIT_YAML))  # its base sets horizon_days only
+
+    # SQLite hands back the JSON text, psycopg the decoded object.
+    stored = """'{"a": 1}'""" if engine.dialect.name == "sqlite" else "{'a': 1}"
+    assert caught.value.problems == [
+        "base: field 'closed_dates': the stored value cannot be read (scheduling_configs "
+        f"base: closed_dates {stored} is not a JSON list of dates); set it in the file's "
+        "base section"]
+    assert table_state(engine) == before
+    assert load_file(engine, demo).configs_written == 1  # the demo's base sets it
+    with engine.connect() as conn:
+        base = repo.load_scheduling_inputs(conn).base
+    assert base is not None and not base.unreadable
+    assert base.closed_dates == (date(2026, 12, 25), date(2027, 1, 1))
 
 
 def test_a_rejected_file_writes_nothing_even_when_only_the_database_can_tell(
