@@ -1,11 +1,22 @@
-"""Helpers shared by the Dagster tests: databases, partition status, run request coverage."""
+"""Helpers shared by the Dagster tests: databases, partition status, run request coverage,
+and a real ``dagster-daemon`` with the processes it starts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
+import yaml
 
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.runs import RANGE_END, RANGE_START
@@ -67,3 +78,151 @@ def apply_partition_requests(instance: dg.DagsterInstance,
                 instance.delete_dynamic_partition(request.partitions_def_name, key)
         else:  # pragma: no cover - a new request type would need handling here
             raise AssertionError(f"unexpected request {request!r}")
+
+
+# ------------------------------------------------------------------ the real daemon
+
+PROJECT = Path(__file__).resolve().parents[2]
+STOP_WAIT_S = 20
+_WORKER_STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")
+
+
+def instance_home(path: Path, overrides: Mapping[str, Any] | None = None) -> Path:
+    """A ``DAGSTER_HOME`` holding the project's ``dagster.yaml``, with ``overrides`` merged in
+    (a mapping replaces a mapping key by key; anything else replaces the value)."""
+    path.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
+
+    def merge(into: dict[str, Any], extra: Mapping[str, Any]) -> None:
+        for key, value in extra.items():
+            if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+
+    merge(config, overrides or {})
+    (path / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def daemon_env(home: Path, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a daemon (and so of its code server and run workers)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SERIESGEN_", "DAGSTER_")) and k != "ENABLE_SERIES_GENERATION"}
+    env.update(DAGSTER_HOME=str(home), SERIESGEN_DATABASE_URL=database_url, SERIESGEN_NOW=NOW,
+               SERIESGEN_ENV="development", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def _reset_sigint() -> None:
+    # A background shell leaves SIGINT ignored, and the daemon would inherit that:
+    # give it the default back, so that Python installs its KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Daemon:
+    """``dagster-daemon run -w workspace.yaml`` in its own session, stopped for sure."""
+
+    def __init__(self, env: Mapping[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.popen = subprocess.Popen(
+                [str(Path(sys.executable).parent / "dagster-daemon"), "run",
+                 "-w", "workspace.yaml"],
+                cwd=PROJECT, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_reset_sigint,
+            )
+
+    def stop(self) -> None:
+        """SIGINT to the daemon's process group, a bounded wait, then SIGKILL to the
+        whole session (code servers and run workers included)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=STOP_WAIT_S)
+        for pid in session_members(self.popen.pid) | {self.popen.pid}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.popen.wait(timeout=STOP_WAIT_S)
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+    def wait_for(self, what: str, probe: Callable[[], Any], timeout: float,
+                 every: float = 0.5) -> Any:
+        """Poll ``probe`` until it returns something truthy; fail after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = probe()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; "
+                                     f"daemon log tail:\n{self.tail()}")
+            time.sleep(every)
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()  # fields from 3 (state) on
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def session_members(sid: int) -> set[int]:
+    """Live processes of session ``sid`` (a daemon started with a new session)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields is not None and fields[0] != "Z" and int(fields[3]) == sid:
+                found.add(int(entry))
+    return found
+
+
+def parent_of(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields is not None else None
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields is not None and fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The PID of the run's worker, from the engine event its code server's child logs."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
+    for record in records:
+        found = _WORKER_STARTED.search(record.event_log_entry.message or "")
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def run_status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus:
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    return run.status
