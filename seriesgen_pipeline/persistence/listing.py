@@ -7,7 +7,8 @@ column and value, so the command can print every readable row and report the res
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -39,39 +40,55 @@ class Listing:
     unreadable: list[str] = field(default_factory=list)
 
 
-def _problem(table: str, row: str, column: str, value: Any, reason: str) -> str:
-    return UnreadableValueError(table, row, column, value, reason).reason
-
-
-def _read(row: Mapping[str, Any], readers_by_column: Mapping[str, Any]) -> dict[str, Any]:
-    """Each column through its reader; raises ``_Bad`` naming the first that fails."""
-    out = {}
-    for column, reader in readers_by_column.items():
-        try:
-            out[column] = reader(row[column])
-        except readers.UnreadableValue as exc:
-            raise _Bad(column, row[column], exc.reason) from None
-    return out
-
-
 class _Bad(Exception):
     def __init__(self, column: str, value: Any, reason: str) -> None:
         self.column, self.value, self.reason = column, value, reason
         super().__init__(reason)
 
 
+def _read_rows(conn: sa.Connection, query: sa.Select[Any], out: Listing, *, table: str,
+               columns: Mapping[str, Any], required: tuple[str, ...] = ()
+               ) -> Iterator[dict[str, Any]]:
+    """Each row of ``query`` with its ``columns`` read; an unreadable row goes to ``out``."""
+    for row in conn.execute(query).mappings():
+        try:
+            values = {}
+            for column, reader in columns.items():
+                try:
+                    values[column] = reader(row[column])
+                except readers.UnreadableValue as exc:
+                    raise _Bad(column, row[column], exc.reason) from None
+                if values[column] is None and column in required:
+                    raise _Bad(column, None, "is missing")
+        except _Bad as bad:
+            name = f"id {row['id']}" + (f" (series '{row['series_key']}')"
+                                        if "series_key" in row else "")
+            out.unreadable.append(UnreadableValueError(
+                table, name, bad.column, bad.value, bad.reason).reason)
+            continue
+        yield values
+
+
+@functools.cache
 def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _Bad("timezone", name, "is not a known time zone") from None
+    return ZoneInfo(name)
+
+
+def _read_zone(value: Any) -> str | None:
+    name = readers.read_text(value)
+    if name is not None:
+        try:
+            _zone(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise readers.UnreadableValue("is not a known time zone") from None
+    return name
 
 
 _SESSION_READERS = {
     "series_key": readers.read_text, "occurrence_key": readers.read_text,
     "branch_id": readers.read_text, "title": readers.read_text,
     "instructor": readers.read_text, "room": readers.read_text, "capacity": readers.read_int,
-    "timezone": readers.read_text, "starts_at": readers.read_instant,
+    "timezone": _read_zone, "starts_at": readers.read_instant,
     "ends_at": readers.read_instant, "status": readers.read_text, "detached": readers.read_bool,
     "booked_count": readers.read_int,
 }
@@ -96,25 +113,16 @@ def list_sessions(conn: sa.Connection, *, series: str | None = None,
         query = query.where(t.c.starts_at < datetime.combine(
             date_to + timedelta(days=1), datetime.min.time(), tzinfo=UTC))
     out = Listing()
-    for row in conn.execute(query).mappings():
-        try:
-            r = _read(row, _SESSION_READERS)
-            if r["starts_at"] is None or r["ends_at"] is None:
-                raise _Bad("starts_at" if r["starts_at"] is None else "ends_at", None,
-                           "is missing")
-            local_start = r["starts_at"].astimezone(_zone(r["timezone"])).isoformat()
-        except _Bad as bad:
-            out.unreadable.append(_problem(
-                "class_sessions", f"id {row['id']} (series '{row['series_key']}')",
-                bad.column, bad.value, bad.reason))
-            continue
+    for r in _read_rows(conn, query, out, table="class_sessions", columns=_SESSION_READERS,
+                        required=("series_key", "timezone", "starts_at", "ends_at")):
         out.documents.append({
             "series_key": r["series_key"], "occurrence_key": r["occurrence_key"],
             "branch": r["branch_id"], "title": r["title"], "instructor": r["instructor"],
             "room": r["room"], "capacity": r["capacity"], "timezone": r["timezone"],
             "starts_at": format_instant(r["starts_at"]), "ends_at": format_instant(r["ends_at"]),
-            "local_start": local_start, "status": r["status"],
-            "detached": bool(r["detached"]), "booked_count": r["booked_count"],
+            "local_start": r["starts_at"].astimezone(_zone(r["timezone"])).isoformat(),
+            "status": r["status"], "detached": bool(r["detached"]),
+            "booked_count": r["booked_count"],
         })
     return out
 
@@ -136,16 +144,9 @@ def list_conflicts(conn: sa.Connection) -> Listing:
     t = conflicts_t
     columns = [uncoerced(t.c[name]) if name in ("dates", "detected_at") else t.c[name]
                for name in ("id", *_CONFLICT_READERS)]
+    query = sa.select(*columns).order_by(t.c.series_key, t.c.severity, t.c.code)
     out = Listing()
-    for row in conn.execute(sa.select(*columns).order_by(t.c.series_key, t.c.severity,
-                                                         t.c.code)).mappings():
-        try:
-            r = _read(row, _CONFLICT_READERS)
-        except _Bad as bad:
-            out.unreadable.append(_problem(
-                "series_conflicts", f"id {row['id']} (series '{row['series_key']}')",
-                bad.column, bad.value, bad.reason))
-            continue
+    for r in _read_rows(conn, query, out, table="series_conflicts", columns=_CONFLICT_READERS):
         out.documents.append({
             "series_key": r["series_key"], "code": r["code"], "severity": r["severity"],
             "message": r["message"], "dates": r["dates"], "config_hash": r["config_hash"],
@@ -167,17 +168,9 @@ def recent_log_rows(conn: sa.Connection, *, since: datetime) -> tuple[Listing, d
     columns = [uncoerced(t.c[name]) if name in ("started_at", "finished_at") else t.c[name]
                for name in ("id", *_LOG_READERS)]
     out = Listing()
-    for row in conn.execute(sa.select(*columns).where(t.c.started_at >= since)).mappings():
-        try:
-            r = _read(row, _LOG_READERS)
-            if r["started_at"] is None or r["finished_at"] is None:
-                raise _Bad("started_at" if r["started_at"] is None else "finished_at", None,
-                           "is missing")
-        except _Bad as bad:
-            out.unreadable.append(_problem("generation_log", f"id {row['id']}", bad.column,
-                                           bad.value, bad.reason))
-            continue
-        out.documents.append(r)
+    out.documents.extend(_read_rows(
+        conn, sa.select(*columns).where(t.c.started_at >= since), out, table="generation_log",
+        columns=_LOG_READERS, required=("started_at", "finished_at")))
     branches: dict[str, str] = dict(conn.execute(sa.select(series_t.c.key,
                                                            series_t.c.branch_id)).all())
     for key, branch_id in conn.execute(sa.select(sessions_t.c.series_key,

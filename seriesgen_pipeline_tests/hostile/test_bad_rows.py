@@ -194,5 +194,6 @@ def test_listings_print_readable_rows_and_name_the_others_sqlite(sqlite_url: str
     assert "timezone 'Not/AZone' is not a known time zone" in sessions.stderr
     assert "starts_at 'garbage' is not an instant" in sessions.stderr
     assert "dates '{bad' is not a JSON list of dates" in conflicts.stderr
-    assert "generation_log id 1: created 'many' is not an integer" in stats.stderr
+    assert "generation_log id 1 (series 'east-yoga'): created 'many' is not an integer" in (
+        stats.stderr)
     json.loads(stats.stdout)  # still a document
