@@ -4,8 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export SERIESGEN_DATABASE_URL ?= sqlite:///$(CURDIR)/.seriesgen/seriesgen.db
-# One "planned" event per asset per run rather than per series (docs/dagster.md).
-export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= 1
 
 .PHONY: install install-test demo test lint ui serve soak clean
 

@@ -42,8 +42,6 @@ if [ -z "${DAGSTER_HOME:-}" ] || [ "$DAGSTER_HOME" = "$ROOT/.dagster_home" ]; th
   DAGSTER_HOME="$SERVE_HOME"
 fi
 export DAGSTER_HOME
-# One planned event per asset per run (docs/dagster.md): for every Dagster process.
-export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="${DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS:-1}"
 PORT="${SERIESGEN_SERVE_PORT:-3000}"
 STOP_WAIT="${SERIESGEN_STOP_WAIT:-20}"
 

@@ -46,9 +46,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster._core.errors import DagsterUserCodeUnreachableError
-from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+
+from seriesgen_pipeline.defs.internals import (
+    AssetMaterializationPlannedData,
+    CheckRunHealthResult,
+    DagsterEvent,
+    DagsterUserCodeUnreachableError,
+    WorkerStatus,
+)
 
 WORKER_TAG = "seriesgen/run_worker"
 HEARTBEAT_TAG = "seriesgen/worker_heartbeat"

@@ -21,6 +21,10 @@ a run takes long enough to be seen in progress.
    together, both succeed, and the sessions then equal, row for row, those of a
    second database taken through the same two nights by one run per night.
 
+Neither the daemon nor the CLI has ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS``
+in its environment: every run still gets one planned event per asset (the project's
+instance class sets it).
+
 Bounded: about two minutes.
 """
 
@@ -89,6 +93,15 @@ def reference_rows() -> list[dict[str, object]]:
         drop_postgres_database(url)
 
 
+def planned_per_asset(instance: dg.DagsterInstance, run_id: str) -> list[int]:
+    """How many planned events each of the three assets got in the run."""
+    found = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=1000).records
+    keys = [r.event_log_entry.dagster_event.asset_key for r in found]
+    return [keys.count(dg.AssetKey(name)) for name in (
+        "resolved_series_config", "class_sessions", "series_cleanup")]
+
+
 def in_progress_together(records: list[dg.RunRecord]) -> bool:
     """Whether every run started before every other one ended."""
     return all(a.start_time is not None and b.end_time is not None
@@ -144,6 +157,10 @@ def test_disjoint_runs_in_parallel_and_overlapping_runs_exact(
         assert {r.dagster_run.status for r in overlapping} == {dg.DagsterRunStatus.SUCCESS}
         assert in_progress_together(overlapping), [
             (r.start_time, r.end_time) for r in overlapping]
+        # Created by the daemon and by the CLI, neither with the setting in its
+        # environment: one planned event per asset (defs/internals.py).
+        for record in records:
+            assert planned_per_asset(instance, record.dagster_run.run_id) == [1, 1, 1]
     finally:
         stop(daemon)
         instance.dispose()

@@ -165,7 +165,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             DAGSTER_HOME=str(home), DAGSTER_PG_URL=dagster_text,
             SERIESGEN_DATABASE_URL=app_text, SERIESGEN_NOW=NOW,
             SERIESGEN_ENV="production", ENABLE_SERIES_GENERATION="true",
-            DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="1",
         )
 
         # The application database, through the CLI: migrate, load, then break one series.

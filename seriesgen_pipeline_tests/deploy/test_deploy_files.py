@@ -32,9 +32,12 @@ from seriesgen_pipeline_tests.deploy.support import (
 )
 
 DEPLOY = PROJECT / "deploy"
-SHARED = ("concurrency", "run_retries", "python_logs", "telemetry")
+SHARED = ("instance_class", "concurrency", "run_retries", "python_logs", "telemetry")
 REQUIRED_ENV = ["DAGSTER_HOME", "DAGSTER_PG_URL", "SERIESGEN_DATABASE_URL", "SERIESGEN_ENV",
-                "ENABLE_SERIES_GENERATION", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"]
+                "ENABLE_SERIES_GENERATION"]
+# Set by the instance class where the project is installed; the Kubernetes and Docker
+# examples carry it for processes that may open the instance without it.
+SUBSET_PLANNED_EVENTS = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 CODE_SERVER = ("dagster code-server start -m seriesgen_pipeline.definitions"
                " -h 0.0.0.0 -p 4000")
 
@@ -66,7 +69,12 @@ def test_production_instance_keeps_the_shared_settings_and_adds_monitoring() -> 
     assert monitoring["enabled"] is True
     assert monitoring["max_resume_run_attempts"] == 0  # DefaultRunLauncher cannot resume
     assert monitoring["max_runtime_seconds"] > 3600
-    assert "run_launcher" not in prod and "run_coordinator" not in prod  # Dagster defaults
+    assert prod["run_launcher"] == {"module": "seriesgen_pipeline.defs.monitoring",
+                                    "class": "MonitoredRunLauncher"}
+    coordinator = prod["run_coordinator"]  # Dagster's queued run coordinator, which waits
+    assert coordinator["class"] == "QueuedRunCoordinator"  # for a restarted code server
+    assert prod["instance_class"] == {"module": "seriesgen_pipeline.defs.internals",
+                                      "class": "SeriesgenInstance"}
     assert prod["nux"] == {"enabled": False}
     _no_credential((DEPLOY / "dagster.yaml").read_text())
 
@@ -85,7 +93,10 @@ def test_launcher_examples_are_marked_untested_and_hold_no_secret(
     if cls == "DockerRunLauncher":
         # Names only: the values come from the daemon's environment at launch.
         assert set(REQUIRED_ENV) <= set(launcher["config"]["env_vars"])
+        assert SUBSET_PLANNED_EVENTS in launcher["config"]["env_vars"]
         assert all("=" not in name for name in launcher["config"]["env_vars"])
+    else:
+        assert f"{SUBSET_PLANNED_EVENTS}=1" in text
 
 
 def _unit(name: str) -> configparser.ConfigParser:
@@ -116,7 +127,6 @@ def test_systemd_units_start_the_three_processes_with_the_shared_environment() -
     set_vars = dict(line.split("=", 1) for line in env_text.splitlines()
                     if line and not line.startswith("#"))
     assert set(REQUIRED_ENV) <= set(set_vars)
-    assert set_vars["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] == "1"
     assert set_vars["DAGSTER_PG_URL"].startswith("postgresql+psycopg2://")
 
 

@@ -1,0 +1,164 @@
+"""Every private Dagster API and internal setting seriesgen relies on, in one place.
+
+Dagster's public API has no cheap way to record a thousand per-partition
+outcomes of one step, nor to make a failed partition's later success the
+partition's latest run; seriesgen uses a few internals for that. They are all
+imported or read here, at import time, so an upgrade that moves one fails the
+code location's load with an ``ImportError`` naming it, never silently. Each is
+listed in docs/dagster.md ("Dagster internals") and pinned, for the version in
+``DAGSTER_VERSION``, by ``seriesgen_pipeline_tests/defs/test_dagster_internals.py``.
+
+- ``DagsterEvent.asset_materialization`` with ``DagsterEventBatchMetadata`` and
+  ``generate_event_batch_id``: a step's materializations written in one batch.
+- ``DAGSTER_EVENT_BATCH_SIZE`` (environment, read when an event is stored): the
+  size of such a batch.
+- ``DagsterEvent.build_asset_materialization_planned_event`` and
+  ``AssetMaterializationPlannedData``: per-partition "planned" events.
+- ``AssetExecutionContext.op_execution_context._step_execution_context``: the
+  step context those constructors need.
+- ``EventLogStorage.get_event_records`` filtered by storage ids, and
+  ``DagsterInstance.get_latest_storage_id_by_partition``: which run planned a
+  partition last (the run the UI shows on the partition's page).
+- ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` (environment, read by
+  ``EventLogStorage`` in the process that **creates** a run: the daemon for
+  schedule, sensor, backfill and retried runs, the webserver for runs launched
+  from the UI, the CLI for its own): one planned event per asset per run instead
+  of one per partition. ``SeriesgenInstance``, the ``instance_class`` of the
+  project's ``dagster.yaml``, sets it in every process that opens the instance,
+  before any run is created, so it does not depend on anyone's environment.
+- ``InstanceRef.config_defaults``: what a custom instance class must provide.
+- Run health checks for the run launcher (``CheckRunHealthResult``,
+  ``WorkerStatus``) and ``DagsterUserCodeUnreachableError`` (``defs/monitoring.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+from dagster._core.errors import DagsterUserCodeUnreachableError
+from dagster._core.events import (
+    AssetMaterializationPlannedData,
+    DagsterEvent,
+    DagsterEventBatchMetadata,
+    generate_event_batch_id,
+)
+from dagster._core.execution.context.system import StepExecutionContext
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+
+DAGSTER_VERSION = "1.13.27"
+SUBSET_PLANNED_EVENTS = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE"
+
+__all__ = [
+    "DAGSTER_VERSION",
+    "EVENT_BATCH_SIZE",
+    "SUBSET_PLANNED_EVENTS",
+    "AssetMaterializationPlannedData",
+    "CheckRunHealthResult",
+    "DagsterEvent",
+    "DagsterUserCodeUnreachableError",
+    "InstanceRef",
+    "SeriesgenInstance",
+    "StepExecutionContext",
+    "WorkerStatus",
+    "enable_subset_planned_events",
+    "latest_planned_runs",
+    "log_materializations",
+    "report_planned",
+    "step_context",
+]
+
+
+def enable_subset_planned_events() -> None:
+    """One planned event per asset per run, for every run this process creates."""
+    os.environ[SUBSET_PLANNED_EVENTS] = "1"
+
+
+class SeriesgenInstance(dg.DagsterInstance):
+    """seriesgen's Dagster instance: Dagster's own, with one planned event per asset per run.
+
+    Named by ``instance_class`` in the project's ``dagster.yaml``, so every process
+    that opens the instance (daemon, webserver, code server, run worker, CLI) runs
+    this before it can create a run.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        enable_subset_planned_events()
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def config_schema(cls) -> dict[str, Any]:
+        """No settings of its own."""
+        return {}
+
+    @staticmethod
+    def config_defaults(base_dir: str) -> Mapping[str, Any]:
+        """Dagster's defaults (storage under ``base_dir``)."""
+        return InstanceRef.config_defaults(base_dir)
+
+
+def step_context(context: dg.AssetExecutionContext) -> StepExecutionContext:
+    """The system step context behind an asset's execution context."""
+    found = context.op_execution_context._step_execution_context
+    if not isinstance(found, StepExecutionContext):  # pragma: no cover - an upgrade moved it
+        raise TypeError(f"unexpected step context {type(found).__name__} (Dagster internals "
+                        f"pinned for dagster=={DAGSTER_VERSION}; see docs/dagster.md)")
+    return found
+
+
+def log_materializations(context: dg.AssetExecutionContext,
+                         materializations: Sequence[dg.AssetMaterialization],
+                         batch_size: int) -> None:
+    """Store ``materializations`` (of one asset) as one batch of this step's events."""
+    if not materializations:
+        return
+    step = step_context(context)
+    previous = os.environ.get(EVENT_BATCH_SIZE)
+    if not previous:
+        os.environ[EVENT_BATCH_SIZE] = str(batch_size)
+    try:
+        batch_id = generate_event_batch_id()
+        last = len(materializations) - 1
+        for index, materialization in enumerate(materializations):
+            # Building the event logs it, with the batch it belongs to.
+            DagsterEvent.asset_materialization(
+                step, materialization, DagsterEventBatchMetadata(batch_id, index == last))
+    finally:
+        if not previous:
+            os.environ.pop(EVENT_BATCH_SIZE, None)
+
+
+def report_planned(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
+                   partitions: Iterable[str]) -> None:
+    """A per-partition planned event of this run and step for each of ``partitions``."""
+    step_key = step_context(context).step.key
+    for partition in partitions:
+        event = DagsterEvent.build_asset_materialization_planned_event(
+            job_name=context.run.job_name, step_key=step_key,
+            asset_materialization_planned_data=AssetMaterializationPlannedData(
+                asset_key, partition=partition))
+        context.instance.report_dagster_event(event, context.run.run_id)
+
+
+def latest_planned_runs(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
+                        partitions: Iterable[str]) -> dict[str, str]:
+    """``partition -> run id`` of the latest per-partition planned event, where there is one.
+
+    That run is the partition's "latest run" in the UI (GraphQL
+    ``latestRunForPartition``). Two queries whatever the number of partitions.
+    """
+    latest = instance.get_latest_storage_id_by_partition(
+        asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, set(partitions))
+    if not latest:
+        return {}
+    records = instance.event_log_storage.get_event_records(
+        dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                              asset_key=asset_key, storage_ids=list(latest.values())),
+        limit=len(latest))
+    run_of = {record.storage_id: record.run_id for record in records}
+    return {partition: run_of[storage_id] for partition, storage_id in latest.items()
+            if storage_id in run_of}
