@@ -103,11 +103,13 @@ class ResolvedConfig:
         }
 
 
+# end_date + cleanup_grace_days must remain a date (Python's dates end in 9999).
+GRACE_DAYS_MAX = 36_500
 _RANGES: dict[str, tuple[int, int | None]] = {
     "horizon_days": (1, 730),
     "default_duration_minutes": (1, 1440),
     "default_capacity": (0, None),
-    "cleanup_grace_days": (0, None),
+    "cleanup_grace_days": (0, GRACE_DAYS_MAX),
 }
 
 

@@ -59,7 +59,12 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from seriesgen_pipeline.core.clock import parse_hhmm
-from seriesgen_pipeline.core.config import CONFIG_FIELDS, ConfigValues, validate_field
+from seriesgen_pipeline.core.config import (
+    CONFIG_FIELDS,
+    GRACE_DAYS_MAX,
+    ConfigValues,
+    validate_field,
+)
 from seriesgen_pipeline.core.errors import DataFileError, SeriesDefinitionError
 from seriesgen_pipeline.core.recurrence import parse_rule
 
@@ -81,8 +86,6 @@ _BRANCH_ID_LENGTH = 64
 _TEXT_LENGTH = 200
 _RULE_LENGTH = 500
 _INT_MAX = 2**31 - 1  # a 32-bit INTEGER column on PostgreSQL
-# end_date + cleanup_grace_days must remain a date (Python's dates end in 9999).
-_GRACE_DAYS_MAX = 36_500
 
 EARLIEST_DATE = date(1900, 1, 1)
 LATEST_DATE = date(2200, 12, 31)
@@ -536,7 +539,7 @@ def _config_value(name: str, value: Any, *, scope: str) -> Any:
     """One configuration field: its type here, its range by ``validate_field``."""
     if name in ("horizon_days", "default_duration_minutes", "default_capacity",
                 "cleanup_grace_days"):
-        _integer(value, high=_GRACE_DAYS_MAX if name == "cleanup_grace_days" else None)
+        _integer(value, high=GRACE_DAYS_MAX if name == "cleanup_grace_days" else None)
     elif name == "timezone":
         _text(value, max_length=64)
     elif name in ("open_time", "close_time"):

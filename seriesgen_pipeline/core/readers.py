@@ -55,6 +55,9 @@ def read_date_list(value: Any) -> list[date] | None:
         raise UnreadableValue("is not a JSON list of dates")
     out = []
     for item in value:
+        if isinstance(item, date) and not isinstance(item, datetime):
+            out.append(item)  # a typed row (the column's own conversion ran)
+            continue
         if not isinstance(item, str):
             raise UnreadableValue("is not a JSON list of dates")
         try:

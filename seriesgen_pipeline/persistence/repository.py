@@ -165,20 +165,20 @@ def uncoerced(column: Any) -> Any:
     return sa.type_coerce(column, sa.types.NullType()).label(column.name)
 
 
-def _raw_columns(conn: sa.Connection, table: sa.Table) -> list[Any]:
-    """The table's columns as the driver returns them, without SQLAlchemy's conversions.
+def raw_columns(conn: sa.Connection, columns: Iterable[Any]) -> list[Any]:
+    """``columns`` as the driver returns them, without SQLAlchemy's result conversions.
 
     A conversion that fails (a date that does not exist, JSON that does not parse)
-    would fail the whole result; read raw, each value is checked on its own. Dates
-    are read as text on PostgreSQL too, where the driver rejects some stored values
-    (``infinity``) that the server accepts.
+    would fail the whole result; read raw, each value is checked on its own by its
+    ``core.readers`` reader. Dates are read as text on PostgreSQL too, where the
+    driver rejects some stored values (``infinity``) that the server accepts.
     """
     out: list[Any] = []
-    for column in table.c:
+    for column in columns:
         if isinstance(column.type, sa.Date) and conn.dialect.name == "postgresql":
             out.append(sa.cast(column, sa.Text).label(column.name))
-        elif isinstance(column.type, (sa.Date, sa.DateTime, sa.JSON, sa.types.TypeDecorator,
-                                      sa.Boolean)):
+        elif isinstance(column.type, sa.Date | sa.DateTime | sa.JSON | sa.types.TypeDecorator
+                        | sa.Boolean):
             out.append(uncoerced(column))
         else:
             out.append(column)
@@ -193,7 +193,7 @@ def load_scheduling_inputs(conn: sa.Connection, *, keys: Sequence[str] | None = 
     row (``ConfigValues.unreadable``, ``SchedulingInputs.unreadable``), so that only
     the series that depend on them fail.
     """
-    query = sa.select(*_raw_columns(conn, series_t)).order_by(series_t.c.id)
+    query = sa.select(*raw_columns(conn, series_t.c)).order_by(series_t.c.id)
     if keys is not None:
         rows: list[Any] = []
         for part in _slices(list(keys), 5000):
@@ -212,7 +212,7 @@ def load_scheduling_inputs(conn: sa.Connection, *, keys: Sequence[str] | None = 
     base = None
     branch_configs: dict[str, ConfigValues] = {}
     series_configs: dict[int, ConfigValues] = {}
-    for row in conn.execute(sa.select(*_raw_columns(conn, configs_t))).mappings():
+    for row in conn.execute(sa.select(*raw_columns(conn, configs_t.c))).mappings():
         if row["scope"] == "base":
             base = config_values_from_row(row, "base")
         elif row["scope"] == "branch" and row["branch_id"] is not None:

@@ -39,7 +39,7 @@ import fcntl
 import logging
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -247,29 +247,10 @@ def _config_filter(scope: str, owner: str | int | None) -> list[sa.ColumnElement
     return conditions
 
 
-def _as_stored(conn: sa.Connection, columns: Iterable[sa.Column[Any]]) -> list[Any]:
-    """``columns`` as the driver returns them, without SQLAlchemy's result conversions.
-
-    A conversion that fails (JSON that is not a list of dates, a date that does
-    not exist) would fail the whole load; read raw, each value is checked by its
-    reader. Dates are read as text on PostgreSQL, whose driver refuses some
-    values the server stores (``infinity``).
-    """
-    out: list[Any] = []
-    for column in columns:
-        if isinstance(column.type, sa.Date) and conn.dialect.name == "postgresql":
-            out.append(sa.cast(column, sa.Text).label(column.name))
-        elif isinstance(column.type, sa.Date | sa.JSON | sa.Boolean | sa.types.TypeDecorator):
-            out.append(repo.uncoerced(column))
-        else:
-            out.append(column)
-    return out
-
-
 def _stored_config(conn: sa.Connection, *, scope: str,
                    owner: str | int | None = None) -> ConfigValues | None:
     """The stored scope; a value it cannot read is in ``ConfigValues.unreadable``."""
-    columns = _as_stored(conn, (repo.configs_t.c[name] for name in CONFIG_FIELDS))
+    columns = repo.raw_columns(conn, (repo.configs_t.c[name] for name in CONFIG_FIELDS))
     row = conn.execute(
         sa.select(*columns).where(*_config_filter(scope, owner))
     ).mappings().first()
@@ -358,7 +339,7 @@ def _load_series(conn: sa.Connection, entries: tuple[SeriesEntry, ...],
                  summary: LoadSummary, stamp: datetime) -> None:
     table = repo.series_t
     keys = [entry.key for entry in entries]
-    columns = _as_stored(conn, (table.c[name] for name in
+    columns = repo.raw_columns(conn, (table.c[name] for name in
                                 ("id", "key", "version", *_CONTENT_COLUMNS)))
     stored: dict[str, sa.RowMapping] = {}
     for start in range(0, len(keys), _SLICE):
