@@ -334,16 +334,27 @@ def _run_batch_once(engine: sa.Engine, batch: list[_Work], *, now: datetime, run
                 _apply_batch(conn, again, now=now, run_id=run_id, settings=settings)
     except repo.UnreadableRowError:
         raise
-    except Exception as exc:
+    except (sa.exc.SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
+        # The database's fault (the driver's own errors come from the COPY stream): a
+        # rerun may succeed.
         log.error("generation failed for %s: %s", ", ".join(w.snapshot.series_key for w in batch),
                   _short(exc))
         lost = isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
         what = "database connection lost" if lost else "database error"
-        for item in batch:
-            if item.outcome.status == SUCCESS:
-                item.outcome.status = FAILED
-                item.outcome.error = (f"{what} ({_short(exc)}); the write in flight was rolled "
-                                      "back; rerun the series")
+        _fail_batch(batch, f"{what} ({_short(exc)}); the write in flight was rolled back; "
+                           "rerun the series")
+    except Exception as exc:  # seriesgen's own fault: said as such, traceback in the log
+        log.error("internal error while generating %s: %s",
+                  ", ".join(w.snapshot.series_key for w in batch), _short(exc), exc_info=exc)
+        _fail_batch(batch, f"internal error ({type(exc).__name__}: {exc}); the write in flight "
+                           "was rolled back; the traceback is in the run's log")
+
+
+def _fail_batch(batch: list[_Work], error: str) -> None:
+    for item in batch:
+        if item.outcome.status == SUCCESS:
+            item.outcome.status = FAILED
+            item.outcome.error = error
 
 
 class _RowsInTheWay(Exception):

@@ -11,6 +11,8 @@ its commit). ``SERIESGEN_FAULT=
 pause_<point>:<seconds>`` sleeps at every pass through ``<point>`` instead, so a
 test can act during a run (edit a series after ``pause_after_snapshot``, book a
 seat while ``pause_chunk_write`` holds a chunk transaction open).
+``SERIESGEN_FAULT=raise_<point>`` raises ``InjectedFault`` there instead: an
+error of seriesgen's own, not the database's.
 Documented in docs/guarantees.md.
 """
 
@@ -24,6 +26,10 @@ from collections import Counter
 _hits: Counter[str] = Counter()
 
 
+class InjectedFault(RuntimeError):
+    """Raised by ``raise_<point>``: an error that is not the database's fault."""
+
+
 def fault_point(name: str) -> None:
     """Die here if ``SERIESGEN_FAULT`` says so."""
     wanted = os.environ.get("SERIESGEN_FAULT")
@@ -33,6 +39,8 @@ def fault_point(name: str) -> None:
     if point == "pause_" + name:
         time.sleep(float(nth or 1))
         return
+    if point == "raise_" + name:
+        raise InjectedFault(f"injected fault at {name}")
     if point != name:
         return
     _hits[name] += 1

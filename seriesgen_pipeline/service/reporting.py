@@ -39,7 +39,12 @@ class _Formatter(logging.Formatter):
             return json.dumps({"level": record.levelname, "logger": record.name,
                                "message": record.getMessage(), **fields}, default=str)
         extra = " ".join(f"{k}={_text(v)}" for k, v in fields.items())
-        return f"{record.levelname} {record.name}: {record.getMessage()} {extra}".rstrip()
+        line = f"{record.levelname} {record.name}: {record.getMessage()} {extra}".rstrip()
+        if record.exc_info and os.environ.get("SERIESGEN_DEBUG") == "1":
+            # Tracebacks stay out of the command's output unless asked for; Dagster's
+            # own handler keeps them in the run's event log.
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 def _text(value: Any) -> str:
