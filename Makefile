@@ -46,8 +46,20 @@ serve: install
 soak: install-test
 	$(BIN)/python -m pytest -m soak
 
+# `make ui` runs on the demo's clock: SERIESGEN_NOW is the instant `seriesgen demo`
+# generates at (DEMO_NOW in seriesgen_pipeline/cli.py), so the sensor, the schedule and
+# the runs see the demo series as they were loaded, whatever today's date (on the wall
+# clock, series past their end date would be retired at once). A SERIESGEN_NOW of your
+# own (environment or `make ui SERIESGEN_NOW=...`) wins; `SERIESGEN_NOW= make ui` runs
+# on the wall clock (docs/dagster.md, "The demo in the UI").
+DEMO_NOW = $(shell $(BIN)/python -c "from seriesgen_pipeline.cli import DEMO_NOW; \
+	print(DEMO_NOW.strftime('%Y-%m-%dT%H:%M:%SZ'))")
+UI_NOW = $(if $(filter undefined,$(origin SERIESGEN_NOW)),$(DEMO_NOW),$(SERIESGEN_NOW))
+
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@echo "make ui: SERIESGEN_NOW=$(or $(UI_NOW),(the wall clock))"
+	$(if $(UI_NOW),SERIESGEN_NOW="$(UI_NOW)",env -u SERIESGEN_NOW) \
+	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 clean:
 	rm -rf $(VENV) .dagster_home .dagster_home_serve .seriesgen
