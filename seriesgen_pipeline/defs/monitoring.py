@@ -18,7 +18,8 @@ launcher plus what the daemon's run monitoring asks of a launcher:
   tagged no worker is failed too. A failed check makes the daemon fail the run
   (freeing its slot); ``run_retries`` then relaunches it.
 - **Terminate** asks the code server, as the default launcher does; when the
-  code server cannot be reached, a worker on this host is sent SIGTERM (Dagster's
+  code server cannot be reached or no longer knows the run (it was restarted), a
+  worker on this host is sent SIGTERM (Dagster's
   worker turns it into a clean cancellation), and a run whose worker is gone is
   marked canceled at once. A worker elsewhere is left to the monitoring's
   ``cancel_timeout_seconds``.
@@ -96,6 +97,9 @@ def worker_heartbeat(instance: dg.DagsterInstance, run_id: str,
     """Tag the run with this worker (and ``tags``) and keep its heartbeat fresh meanwhile."""
     instance.add_run_tags(run_id, {**(tags or {}), WORKER_TAG: json.dumps(worker_identity()),
                                    HEARTBEAT_TAG: str(round(time.time()))})
+    if instance.is_ephemeral:  # no daemon watches it, and its storage is one connection
+        yield
+        return
     stop = threading.Event()
 
     def beat() -> None:
@@ -152,9 +156,12 @@ class MonitoredRunLauncher(dg.DefaultRunLauncher):
 
     def terminate(self, run_id: str) -> bool:
         try:
-            return bool(super().terminate(run_id))
+            if super().terminate(run_id):
+                return True
         except DagsterUserCodeUnreachableError:
             pass
+        # The code server could not stop the run: it is gone, or it was restarted and
+        # no longer knows the run's worker.
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
@@ -162,18 +169,18 @@ class MonitoredRunLauncher(dg.DefaultRunLauncher):
         identity = json.loads(raw) if raw else None
         if identity is not None and identity["host"] != socket.gethostname():
             self._instance.report_engine_event(
-                f"The code server is unreachable and the run worker runs on "
+                f"The code server cannot stop the run and the run worker runs on "
                 f"{identity['host']}: the run is marked canceled by run monitoring after "
                 "cancel_timeout_seconds.", run, cls=self.__class__)
             return False
         if identity is not None and _alive(identity):
             os.kill(int(identity["pid"]), signal.SIGTERM)
             self._instance.report_engine_event(
-                f"The code server is unreachable: sent SIGTERM to run worker pid "
+                f"The code server cannot stop the run: sent SIGTERM to run worker pid "
                 f"{identity['pid']}.", run, cls=self.__class__)
             return True
         self._instance.report_run_canceled(
-            run, "The code server is unreachable and the run worker is gone: run canceled.")
+            run, "The code server cannot stop the run and its run worker is gone: run canceled.")
         return True
 
 
