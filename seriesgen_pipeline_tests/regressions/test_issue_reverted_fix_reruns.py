@@ -21,12 +21,15 @@ Here each tick's requests go through the daemon's own test (a run of this
 sensor with the same ``dagster/run_key`` tag exists: skip) and are executed on a
 real instance, against a real SQLite application database. After the revert, the
 run is launched, succeeds, and the partition is MATERIALIZED again; a second
-break/revert cycle behaves the same.
+break/revert cycle behaves the same. A second test (slow) plays the scenario
+under the real ``dagster-daemon``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -41,6 +44,15 @@ from seriesgen_pipeline_tests.defs.support import (
     apply_partition_requests,
     migrated_engine,
     partition_status,
+)
+from seriesgen_pipeline_tests.deploy.support import (
+    BIN,
+    PROJECT,
+    clean_env,
+    log_tail,
+    start,
+    stop,
+    wait_for,
 )
 
 if TYPE_CHECKING:
@@ -147,3 +159,64 @@ def test_reverted_fix_is_rerun_and_materialized(app: tuple[sa.Engine, str]) -> N
                 "SELECT count(*) FROM class_sessions WHERE series_key = 'west-pilates'")
             ).scalar_one()
         assert sessions > 0
+
+
+DAEMON_DEADLINE_S = 240
+
+
+@pytest.mark.slow
+def test_under_the_daemon_the_revert_is_rerun_and_its_page_shows_no_failure(
+        tmp_path: Path, app: tuple[sa.Engine, str]) -> None:
+    """The same scenario end to end: ``dagster-daemon`` ticks the sensor and runs the queue.
+
+    The daemon has neither ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` nor
+    anything else of seriesgen's in its environment but the database URL and the
+    instant; after the revert the partition is materialized by the revert's run,
+    which is also the partition's latest run, so its page shows no failure (D2).
+    """
+    engine, url = app
+    # The series alone, so that its first run's key under the old scheme (the range and
+    # the fingerprint) is the one the revert would rebuild.
+    execute(engine, "DELETE FROM class_series WHERE key = 'east-yoga'")
+    seed_series(engine, "west-pilates", branch="west", recurrence=GOOD, start_time="01:30")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+    instance = dg.DagsterInstance.from_config(str(home))  # storage made before the daemon
+    env = clean_env(DAGSTER_HOME=str(home), SERIESGEN_DATABASE_URL=url, SERIESGEN_NOW=NOW,
+                    SERIESGEN_ENV="development")
+    log = tmp_path / "daemon.log"
+    daemon = start([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env=env, log=log)
+    deadline = time.monotonic() + DAEMON_DEADLINE_S
+
+    def finished(count: int) -> list[dg.DagsterRun] | None:
+        runs = instance.get_runs()  # newest first
+        return runs if len(runs) == count and all(r.is_finished for r in runs) else None
+
+    try:
+        first = wait_for("the first sensor run", lambda: finished(1), deadline, [log])[0]
+        assert first.status == dg.DagsterRunStatus.SUCCESS
+        execute(engine, f"UPDATE class_series SET recurrence = '{BROKEN}' "
+                        "WHERE key = 'west-pilates'")
+        broken = wait_for("the run of the breaking change", lambda: finished(2),
+                          deadline, [log])[0]
+        assert broken.status == dg.DagsterRunStatus.FAILURE
+        assert partition_status(instance, SESSIONS, ["west-pilates"]) == {
+            "west-pilates": "FAILED"}
+        execute(engine, f"UPDATE class_series SET recurrence = '{GOOD}' "
+                        "WHERE key = 'west-pilates'")
+        reverted = wait_for("the run of the revert", lambda: finished(3), deadline, [log])[0]
+    finally:
+        stop(daemon)
+    try:
+        assert reverted.status == dg.DagsterRunStatus.SUCCESS, log_tail(log)
+        assert reverted.tags[RUN_KEY_TAG] not in {first.tags[RUN_KEY_TAG],
+                                                  broken.tags[RUN_KEY_TAG]}
+        assert partition_status(instance, SESSIONS, ["west-pilates"]) == {
+            "west-pilates": "MATERIALIZED"}
+        for asset in ("resolved_series_config", "class_sessions", "series_cleanup"):
+            latest = instance.get_latest_planned_materialization_info(
+                dg.AssetKey(asset), partition="west-pilates")
+            assert latest is not None and latest.run_id == reverted.run_id, asset
+    finally:
+        instance.dispose()
