@@ -122,6 +122,7 @@ def test_graphql_shows_the_lineage_and_the_partition_status(deployment: Deployme
         "resolved_series_config": [],
         "class_sessions": ["resolved_series_config"],
         "series_cleanup": ["class_sessions"],
+        "generation_report": [],  # the per-run report (unpartitioned)
     }
     assert {node["groupName"] for node in nodes} == {"seriesgen"}
 
