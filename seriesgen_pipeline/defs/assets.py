@@ -166,8 +166,7 @@ def _materializations(
     the run fails, and every successful series is recorded so that none of them can
     be taken for failed.
     """
-    last = {asset: _last_recorded(context.instance, asset, keys)
-            for asset in (RESOLVED, SESSIONS, CLEANUP)}
+    last = _last_recorded(context.instance, keys)
 
     def needed(asset: dg.AssetKey, key: str, changed: bool) -> bool:
         recorded = last[asset]
@@ -198,37 +197,58 @@ def _materializations(
 class _Recorded:
     """What the instance holds for some partitions of one asset."""
 
-    def __init__(self, materialized: set[str], unfinished: set[str],
-                 fingerprints: dict[str, str | None]) -> None:
-        self.materialized = materialized
+    def __init__(self, latest: dict[str, int], unfinished: set[str]) -> None:
+        self.latest = latest  # partition -> storage id of its latest materialization
+        self.materialized = set(latest)
         self.unfinished = unfinished
-        self.fingerprints = fingerprints
+        self.fingerprints: dict[str, str | None] = {}
 
 
-def _last_recorded(instance: dg.DagsterInstance, asset: dg.AssetKey,
-                   keys: list[str]) -> _Recorded:
-    """Per partition of ``keys``: materialized or not, last attempt unfinished, and the
-    ``fingerprint`` of its latest materialization (three indexed queries per asset)."""
+def _last_recorded(instance: dg.DagsterInstance, keys: list[str]) -> dict[dg.AssetKey, _Recorded]:
+    """Per asset and partition of ``keys``: materialized or not, last attempt unfinished
+    (a planned event newer than its latest materialization), and — for the snapshot and
+    the sessions — the ``fingerprint`` of its latest materialization.
+
+    The run records a partition's snapshot before its sessions, so where the sessions'
+    latest materialization is newer than the snapshot's, both carry the snapshot's
+    fingerprint; only the others (rare: a run killed between the two) are read.
+    """
     wanted = set(keys)
-    latest = instance.get_latest_storage_id_by_partition(
-        asset, dg.DagsterEventType.ASSET_MATERIALIZATION, wanted)
-    planned = instance.get_latest_storage_id_by_partition(
-        asset, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, wanted)
-    unfinished = {key for key, storage_id in planned.items()
-                  if storage_id > latest.get(key, 0)}
-    fingerprints: dict[str, str | None] = {}
-    if asset != CLEANUP and latest:
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=asset, storage_ids=list(latest.values())),
-            limit=len(latest)).records
-        for record in records:
-            materialization = record.asset_materialization
-            if materialization is None or materialization.partition is None:
-                continue
+    found = {}
+    for asset in (RESOLVED, SESSIONS, CLEANUP):
+        latest = dict(instance.get_latest_storage_id_by_partition(
+            asset, dg.DagsterEventType.ASSET_MATERIALIZATION, wanted))
+        planned = instance.get_latest_storage_id_by_partition(
+            asset, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, wanted)
+        found[asset] = _Recorded(latest, {key for key, storage_id in planned.items()
+                                          if storage_id > latest.get(key, 0)})
+    resolved, sessions = found[RESOLVED], found[SESSIONS]
+    resolved.fingerprints = _fingerprints(instance, RESOLVED, list(resolved.latest.values()))
+    behind = []
+    for key, storage_id in sessions.latest.items():
+        if storage_id > resolved.latest.get(key, storage_id):
+            sessions.fingerprints[key] = resolved.fingerprints.get(key)
+        else:
+            behind.append(storage_id)
+    sessions.fingerprints.update(_fingerprints(instance, SESSIONS, behind))
+    return found
+
+
+def _fingerprints(instance: dg.DagsterInstance, asset: dg.AssetKey,
+                  storage_ids: list[int]) -> dict[str, str | None]:
+    """``partition -> fingerprint`` in the metadata of the given materializations."""
+    if not storage_ids:
+        return {}
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset, storage_ids=storage_ids),
+        limit=len(storage_ids)).records
+    out: dict[str, str | None] = {}
+    for record in records:
+        materialization = record.asset_materialization
+        if materialization is not None and materialization.partition is not None:
             value = materialization.metadata.get("fingerprint")
-            fingerprints[materialization.partition] = (
-                str(value.value) if value is not None else None)
-    return _Recorded(set(latest), unfinished, fingerprints)
+            out[materialization.partition] = str(value.value) if value is not None else None
+    return out
 
 
 def _snapshot_metadata(snap: Any) -> dict[str, Any]:

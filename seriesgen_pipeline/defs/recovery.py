@@ -9,8 +9,9 @@ failed runs of the generation assets and marks every partition of the run that
 has neither a materialization nor a planned event in it, for each of the three
 assets, as planned by that run — so they show Failed, "backfill failed and
 missing" picks them up, and the rerun records them with current metadata
-(``assets.py``). Partitions deleted meanwhile (retired or deleted series) are
-left alone.
+(``assets.py``). Partitions deleted meanwhile (retired or deleted series), and
+those of a later run that did not fail (its retry, a rerun: it sets their status),
+are left alone.
 """
 
 from __future__ import annotations
@@ -55,11 +56,35 @@ def unfinished_partitions(instance: dg.DagsterInstance, run: dg.DagsterRun
         event = record.event_log_entry.dagster_event
         if event is not None and event.asset_key is not None and event.partition is not None:
             done.add((event.asset_key, event.partition))
-    return [(asset, key) for asset in ASSETS for key in keys if (asset, key) not in done]
+    covered = _covered_since(instance, run)
+    return [(asset, key) for asset in ASSETS for key in keys
+            if (asset, key) not in done and key not in covered]
+
+
+# A run in one of these states, created after the failed one, has generated (or will
+# generate) its series: their status is for that run to set.
+_LATER = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+          dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+          dg.DagsterRunStatus.SUCCESS]
+
+
+def _covered_since(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[str]:
+    """The keys of generation runs created after ``run`` that did not fail (a retry, a
+    rerun, the next night)."""
+    record = instance.get_run_record_by_id(run.run_id)
+    if record is None:
+        return set()
+    later = instance.get_runs(filters=dg.RunsFilter(created_after=record.create_timestamp,
+                                                    statuses=_LATER))
+    covered: set[str] = set()
+    for other in later:
+        if other.run_id != run.run_id and _generates(other):
+            covered.update(run_partition_keys(instance, other))
+    return covered
 
 
 def _generates(run: dg.DagsterRun) -> bool:
-    if run.asset_selection is not None:
+    if run.asset_selection:  # the UI's and backfills' runs of the implicit asset job
         return SESSIONS in run.asset_selection
     return run.job_name == "series_generation_job"
 
