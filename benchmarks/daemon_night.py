@@ -672,7 +672,8 @@ def run_round(args: argparse.Namespace, rnd: Round) -> None:
         os.environ["DAGSTER_PG_URL"] = dagster_url(storage_url)
         instance = dg.DagsterInstance.from_config(str(home))
         if instance.get_run_records(limit=1) or instance.get_dynamic_partitions(PARTITIONS):
-            raise BenchmarkError("the instance database is not empty: give an empty one")
+            raise BenchmarkError("refused: the instance database is not empty: give an "
+                                 "empty one")
         watch = Watch(instance=instance, timeout=args.step_timeout)
 
         base_env = {k: v for k, v in os.environ.items()
@@ -804,6 +805,9 @@ def run_round(args: argparse.Namespace, rnd: Round) -> None:
         stop_daemon(daemon, args.stop_wait)
         daemon = None
     finally:
+        # A second Ctrl-C must not cut the clean-up short.
+        previous = {sig: signal.signal(sig, signal.SIG_IGN)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
         if daemon is not None:
             progress("stopping dagster-daemon")
             stop_daemon(daemon, args.stop_wait)
@@ -817,6 +821,8 @@ def run_round(args: argparse.Namespace, rnd: Round) -> None:
             for url in rnd.made:
                 with contextlib.suppress(Exception):
                     drop_database(url)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         fig["kept"] = [safe_url(u) for u in rnd.made] if args.keep else []
         for step in STEPS:
             if step in TARGETS and step in steps:
@@ -922,7 +928,10 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Both interrupt the benchmark (its daemons stopped, its databases dropped), also
+    # when it was started in the background with SIGINT ignored.
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     command = masked_command([sys.executable, __file__,
                               *(sys.argv[1:] if argv is None else argv)])
     print(f"$ {command}")
@@ -943,6 +952,10 @@ def main(argv: list[str] | None = None) -> int:
             except BenchmarkError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 status = 2 if str(exc).startswith("refused") else 1
+            except sa.exc.OperationalError as exc:
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+                print(f"error: PostgreSQL: {reason}", file=sys.stderr)
+                status = 2
             print()
             print_round(rnd, at_scale)
             if status:
