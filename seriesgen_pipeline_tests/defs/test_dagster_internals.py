@@ -55,6 +55,17 @@ KEYS = ["x01", "x02", "x03", "x04"]
 PART = dg.DynamicPartitionsDefinition(name="internals_test")
 
 
+@pytest.fixture(autouse=True)
+def _restore_planned_events_setting() -> Iterator[None]:
+    """Opening the project's instance turns the setting on in this process: undo it after."""
+    before = os.environ.get("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS")
+    yield
+    if before is None:
+        os.environ.pop("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", None)
+    else:
+        os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = before
+
+
 def _private_imports(path: Path) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -194,7 +205,8 @@ def test_subset_setting_is_read_when_a_run_is_created(
                                   "deploy/dagster.postgres.yaml"])
 def test_every_instance_file_names_the_instance_class(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    monkeypatch.delenv(internals.SUBSET_PLANNED_EVENTS, raising=False)
+    # Set to "0" (and so restored after the test): the instance must turn it on anyway.
+    monkeypatch.setenv(internals.SUBSET_PLANNED_EVENTS, "0")
     config = yaml.safe_load((PROJECT / name).read_text())
     # PostgreSQL storage replaced by SQLite: only the instance class is under test here.
     config.pop("storage", None)
