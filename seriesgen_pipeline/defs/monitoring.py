@@ -1,4 +1,5 @@
-"""A run launcher whose run workers Dagster's run monitoring can check, and the worker's side.
+"""Run worker crashes: a launcher whose workers run monitoring can check, the worker's side,
+and what a failed run leaves.
 
 Dagster's ``DefaultRunLauncher`` starts each run worker as a child of the code
 server. The code server notices a worker that died and fails its run; but when
@@ -19,19 +20,16 @@ launcher plus what the daemon's run monitoring asks of a launcher:
   (freeing its slot); ``run_retries`` then relaunches it.
 - **Terminate** asks the code server, as the default launcher does; when the
   code server cannot be reached or no longer knows the run (it was restarted), a
-  worker on this host is sent SIGTERM (Dagster's
-  worker turns it into a clean cancellation), and a run whose worker is gone is
-  marked canceled at once. A worker elsewhere is left to the monitoring's
-  ``cancel_timeout_seconds``.
-
+  worker on this host is sent SIGTERM (Dagster's worker turns it into a clean
+  cancellation), and a run whose worker is gone is marked canceled at once. A
+  worker elsewhere is left to the monitoring's ``cancel_timeout_seconds``.
 - **Afterwards** (``mark_unfinished``, called by the ``failed_run_partitions``
   sensor of ``defs/recovery.py``): the partitions a failed run did not record get a
   per-partition planned event of that run, so they show as failed.
 
-Dagster internals used here (``CheckRunHealthResult``, ``WorkerStatus``,
+The Dagster internals used here (``CheckRunHealthResult``, ``WorkerStatus``,
 ``DagsterUserCodeUnreachableError``, ``DagsterEvent`` and
-``AssetMaterializationPlannedData``) are pinned by
-``seriesgen_pipeline_tests/defs/test_run_monitoring.py``.
+``AssetMaterializationPlannedData``) come from ``internals.py``, which pins them.
 """
 
 from __future__ import annotations
