@@ -26,7 +26,8 @@ Set-up (untimed):
 * A fresh temporary ``DAGSTER_HOME`` whose ``dagster.yaml`` is
   ``deploy/dagster.yaml`` as it is in the tree at start, with only the
   ``seriesgen/generation`` limit set to ``--concurrency`` (and
-  ``max_concurrent_runs`` raised to it, should it be lower).
+  ``max_concurrent_runs`` raised to it, should it be lower) and, with
+  ``--dequeue-interval``, the run queue's ``dequeue_interval_seconds``.
 * The daemon runs with ``SERIESGEN_ENV=production``,
   ``ENABLE_SERIES_GENERATION=true`` and the project's ``workspace.yaml`` (the
   code server is the daemon's own subprocess, as with ``make serve``); it leads
@@ -179,6 +180,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the seriesgen/generation run limit; several values (e.g. 1,2) run "
                         "the whole benchmark once per value on fresh databases and compare "
                         "(default: deploy/dagster.yaml's limit)")
+    p.add_argument("--dequeue-interval", type=int, default=None, metavar="S",
+                   help="the run queue's dequeue_interval_seconds (default: the file's, "
+                        "else Dagster's 5)")
     p.add_argument("--run-chunk", type=int, default=None,
                    help="SERIESGEN_RUN_CHUNK: series per run of the sensor and the schedule "
                         "(default: the deployment's, 500)")
@@ -226,6 +230,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--series must be at least 10")
     if not 1 <= args.horizon_days <= 730:
         p.error("--horizon-days must be 1..730")
+    if args.dequeue_interval is not None and args.dequeue_interval < 1:
+        p.error("--dequeue-interval must be at least 1")
     if args.run_chunk is not None and args.run_chunk < 1:
         p.error("--run-chunk must be at least 1")
     for name in ("database_url", "dagster_postgres_url"):
@@ -276,8 +282,10 @@ def dagster_url(url: str) -> str:
 
 # ====================================================================== instance file
 
-def instance_yaml(concurrency: int | None) -> tuple[str, dict[str, Any]]:
-    """deploy/dagster.yaml with the generation limit set; the text and what it sets."""
+def instance_yaml(concurrency: int | None,
+                  dequeue_interval: int | None = None) -> tuple[str, dict[str, Any]]:
+    """deploy/dagster.yaml with the generation limit (and the run queue's dequeue
+    interval) set; the text and what it sets."""
     text = DEPLOY_YAML.read_text()
     config = yaml.safe_load(text)
     runs = config.setdefault("concurrency", {}).setdefault("runs", {})
@@ -291,9 +299,17 @@ def instance_yaml(concurrency: int | None) -> tuple[str, dict[str, Any]]:
         if runs.get("max_concurrent_runs", -1) not in (-1, None) and \
                 runs["max_concurrent_runs"] < concurrency:
             runs["max_concurrent_runs"] = concurrency
-        text = ("# deploy/dagster.yaml with the seriesgen/generation limit set by "
+    if dequeue_interval is not None:
+        if "run_coordinator" in config:
+            config["run_coordinator"].setdefault("config", {})[
+                "dequeue_interval_seconds"] = dequeue_interval
+        else:
+            config.setdefault("run_queue", {})["dequeue_interval_seconds"] = dequeue_interval
+    if concurrency is not None or dequeue_interval is not None:
+        text = ("# deploy/dagster.yaml with the run queue settings of "
                 "benchmarks/daemon_night.py\n" + yaml.safe_dump(config, sort_keys=False))
-    coordinator = config.get("run_coordinator", {}).get("config", {})
+    coordinator = (config.get("run_coordinator", {}).get("config")
+                   or config.get("run_queue") or {})
     monitoring = config.get("run_monitoring", {})
     launcher = config.get("run_launcher", {})
     return text, {
@@ -644,7 +660,7 @@ def run_round(args: argparse.Namespace, rnd: Round) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="seriesgen-daemon-bench-", dir=args.workdir_parent))
     home = workdir / "dagster_home"
     home.mkdir()
-    text, settings = instance_yaml(rnd.concurrency)
+    text, settings = instance_yaml(rnd.concurrency, args.dequeue_interval)
     (home / "dagster.yaml").write_text(text)
     fig = rnd.figures
     fig.update({
