@@ -59,11 +59,12 @@ restart is not timed). The steps:
    contiguous range of changed partitions, so *which* 10% matters:
    ``--edit block`` (the default) edits consecutive keys (``--run-chunk``-sized
    runs); ``--edit scattered`` edits ``nightly.py``'s random sample, for which
-   the sensor requests about one run per edited series (1,000 runs at N=10,000).
+   the sensor requests about one run per edited series (~950 at N=10,000).
 
-In steps 1-4 the schedule's cron is one minute of the day before, i.e. next
-year: only the step's own trigger requests runs. Every run created during a
-step is counted in it (retries too), with its origin.
+Outside the warm and no-op ticks the schedule's cron names a minute that has
+passed (one of yesterday during register and cold, the no-op's during edit), so
+it does not fire again for a year: only each step's own trigger requests runs.
+Every run created during a step is counted in it (retries too), with its origin.
 
 The figures (per step; times from the instance's run records, event logs and
 tick records, not from this script's clock):
