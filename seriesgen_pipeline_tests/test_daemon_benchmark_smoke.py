@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from seriesgen_pipeline_tests.conftest import create_postgres_database, drop_pos
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "daemon_night.py"
 SERIES = 50
 CHUNK = 25
+TIMEOUT_S = 420
 ROW_LABELS = ("register (sensor)", "cold (sensor)", "warm +1 day (schedule)",
               "no-op (schedule)", "edit 10% (sensor)")
 
@@ -55,19 +57,29 @@ def test_daemon_benchmark_runs_every_night_through_the_daemon(
     try:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("SERIESGEN_", "DAGSTER_"))}
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, str(SCRIPT), "--series", str(SERIES), "--horizon-days", "14",
              "--run-chunk", str(CHUNK), "--concurrency", "2", "--database-url", postgres_url,
              "--dagster-postgres-url", storage, "--workdir-parent", str(tmp_path),
              "--json", str(out)],
-            capture_output=True, text=True, timeout=420, check=False, cwd=tmp_path, env=env)
-        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-4000:]
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+        try:
+            stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)  # the script stops its daemon and cleans up
+            try:
+                stdout, stderr = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                stdout, stderr = proc.communicate()
+            pytest.fail(f"no result within {TIMEOUT_S} s\n{stdout[-4000:]}{stderr[-4000:]}")
+        assert proc.returncode == 0, stdout[-6000:] + stderr[-4000:]
     finally:
         drop_postgres_database(storage)
 
-    lines = proc.stdout.splitlines()
+    lines = stdout.splitlines()
     for label in ROW_LABELS:
-        assert any(line.startswith(label) for line in lines), (label, proc.stdout)
+        assert any(line.startswith(label) for line in lines), (label, stdout)
     figures = json.loads(out.read_text())
     (rnd,) = figures["rounds"]
     assert rnd["concurrency"] == 2
