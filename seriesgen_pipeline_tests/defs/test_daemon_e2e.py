@@ -6,13 +6,16 @@ and ``SERIESGEN_DATABASE_URL`` naming a migrated SQLite file with three series,
 the default-running ``class_series_changes`` sensor adds the three partitions
 and requests a run; the queue launches it; sessions appear in the application
 database for all three series, and the instance shows ``class_sessions``
-MATERIALIZED for the three partitions, from one successful sensor run. Bounded:
+MATERIALIZED for the three partitions, from one successful sensor run, whose
+worker tagged the run and which recorded one ``generation_report`` observation
+with its figures. Bounded:
 the whole test takes at most about two minutes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -26,6 +29,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from seriesgen_pipeline.defs.monitoring import WORKER_TAG
 from seriesgen_pipeline.defs.runs import RANGE_TAG
 from seriesgen_pipeline_tests.builders import seed_base, seed_branch, seed_series, session_rows
 from seriesgen_pipeline_tests.defs.support import (
@@ -33,6 +37,7 @@ from seriesgen_pipeline_tests.defs.support import (
     PARTITIONS,
     migrated_engine,
     partition_status,
+    worker_pid,
 )
 
 pytestmark = pytest.mark.slow
@@ -122,6 +127,8 @@ def test_sensor_generates_new_series_under_the_daemon(tmp_path: Path) -> None:
                                   .values()) == {"MATERIALIZED"} else None),
             deadline, log)
         partitions = instance.get_dynamic_partitions(PARTITIONS)
+        reports = instance.fetch_observations(dg.AssetKey("generation_report"), limit=10).records
+        run_worker = worker_pid(instance, runs[0].run_id)
     finally:
         _stop(daemon)
         if instance is not None:
@@ -134,6 +141,15 @@ def test_sensor_generates_new_series_under_the_daemon(tmp_path: Path) -> None:
     assert run.status == dg.DagsterRunStatus.SUCCESS, _log_tail(log)
     assert run.tags["dagster/sensor_name"] == "class_series_changes"
     assert run.tags[RANGE_TAG] == "daemon-a..daemon-c"
+    # The step ran in the run worker (not in the daemon, not in a step subprocess of it),
+    # which named itself on the run; the run's figures are one report observation.
+    assert run_worker is not None
+    assert json.loads(run.tags[WORKER_TAG])["pid"] == run_worker
+    (report,) = reports
+    assert report.run_id == run.run_id
+    assert report.asset_observation is not None
+    figures = {k: v.value for k, v in report.asset_observation.metadata.items()}
+    assert (figures["series"], figures["created"], figures["failed"]) == (3, 12, 0)
     per_series = Counter(row["series_key"] for row in session_rows(engine))
     assert per_series == dict.fromkeys(KEYS, 4)
     with engine.connect() as conn:
