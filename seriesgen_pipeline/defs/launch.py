@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from seriesgen_pipeline.core.clock import format_instant
 from seriesgen_pipeline.core.errors import SettingsError
 from seriesgen_pipeline.defs.events import SUBSET_PLANNED_EVENTS
-from seriesgen_pipeline.defs.partitions import class_series_partitions
+from seriesgen_pipeline.defs.partitions import sync_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import contiguous_ranges, range_tags
 from seriesgen_pipeline.persistence import repository as repo
@@ -90,33 +90,6 @@ def _home_lock(home: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def sync_partitions(instance: dg.DagsterInstance, series_keys: Sequence[str]) -> list[str]:
-    """Add partitions of new series, remove those of deleted ones; returns the order.
-
-    Another process (a second CLI run, the sensor) may register the same keys at the
-    same moment: a conflict is retried against what is then registered.
-    """
-    name = class_series_partitions.name
-    assert name is not None
-    present = set(series_keys)
-    for attempt in range(5):
-        existing = instance.get_dynamic_partitions(name)
-        for key in existing:
-            if key not in present:
-                instance.delete_dynamic_partition(name, key)
-        known = set(existing)
-        new = [k for k in series_keys if k not in known]
-        try:
-            if new:
-                instance.add_dynamic_partitions(name, new)
-            break
-        except sa.exc.IntegrityError:
-            if attempt == 4:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    return instance.get_dynamic_partitions(name)
 
 
 def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str] | None,

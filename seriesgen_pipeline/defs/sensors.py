@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from seriesgen_pipeline.defs.partitions import class_series_partitions
+from seriesgen_pipeline.defs.partitions import class_series_partitions, sync_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
-from seriesgen_pipeline.defs.runs import contiguous_ranges, generation_job, range_request
+from seriesgen_pipeline.defs.runs import covering_ranges, generation_job, range_request
 from seriesgen_pipeline.defs.schedules import DEFAULT_CHUNK
 from seriesgen_pipeline.service.engine import current_fingerprints
 from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE
@@ -122,23 +122,19 @@ def _evaluate(context: dg.SensorEvaluationContext, seriesgen: SeriesgenResource,
     changed = {key for key, fp in current.items() if previous.get(key) != fp}
     if not (added or removed or changed):
         return dg.SkipReason("no series changed")
-    order = [key for key in partitions if key in current] + added
-    ranges = contiguous_ranges(order, changed, max_size=chunk_size)
+    # Partitions are registered here, in bulk, rather than returned as requests: the
+    # daemon would check requested keys one query at a time (docs/dagster.md).
+    order = sync_partitions(context.instance, list(current)) if added or removed else partitions
+    ranges = covering_ranges(order, changed, max_size=chunk_size)
     sequence = cursor.sequence
     requests = []
     if ranges:
         sequence = cursor.next_sequence()
         requests = [range_request(first, last, run_key=change_run_key(first, last, sequence))
                     for first, last in ranges]
-    dynamic = []
-    if added:
-        dynamic.append(class_series_partitions.build_add_request(added))
-    if removed:
-        dynamic.append(class_series_partitions.build_delete_request(removed))
     context.log.info(f"series added {len(added)}, removed {len(removed)}, "
                      f"changed {len(changed)}; {len(requests)} run(s) requested")
-    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=dynamic,
-                           cursor=ChangeCursor(current, sequence).encode())
+    return dg.SensorResult(run_requests=requests, cursor=ChangeCursor(current, sequence).encode())
 
 
 class_series_changes = build_change_sensor()

@@ -10,9 +10,11 @@ daemon does):
 - with the cursor of the previous tick and nothing changed, the tick skips;
 - a raw SQL ``UPDATE`` of one series' content (``version`` and ``updated_at``
   untouched) requests a run for exactly that series;
-- a raw SQL ``UPDATE`` of a branch's configuration requests runs for exactly
-  the series of that branch, in contiguous partition ranges (base-scope edits:
-  every series);
+- a raw SQL ``UPDATE`` of a branch's configuration requests runs for the series
+  of that branch, in as few ranges as the run chunk allows (a range may hold
+  unchanged series between changed ones; base-scope edits: every series);
+- new partitions are registered by the tick in one bulk insert, deleted ones
+  removed by it (no dynamic partition requests are left to the daemon);
 - a deleted series gets its partition deleted and no run;
 - in production without ``ENABLE_SERIES_GENERATION=true`` the sensor skips,
   naming that variable, and changes nothing;
@@ -126,9 +128,8 @@ def test_first_tick_adds_every_partition_and_one_run(
         app: tuple[sa.Engine, str], instance: dg.DagsterInstance) -> None:
     data = tick(instance, app[1], None)
 
-    (added,) = data.dynamic_partitions_requests or []
-    assert isinstance(added, dg.AddDynamicPartitionsRequest)
-    assert (added.partitions_def_name, list(added.partition_keys)) == (PARTITIONS, KEYS)
+    # Registered by the tick itself, in bulk (not left to the daemon key by key).
+    assert not data.dynamic_partitions_requests
     order = instance.get_dynamic_partitions(PARTITIONS)
     assert order == KEYS
     requests = list(data.run_requests or [])
@@ -158,9 +159,7 @@ def test_new_series_adds_its_partition_and_runs_it_alone(
 
     data = tick(instance, url, primed)
 
-    (added,) = data.dynamic_partitions_requests or []
-    assert isinstance(added, dg.AddDynamicPartitionsRequest)
-    assert list(added.partition_keys) == ["k07"]
+    assert not data.dynamic_partitions_requests
     order = instance.get_dynamic_partitions(PARTITIONS)
     assert order == [*KEYS, "k07"]
     (request,) = data.run_requests or []
@@ -202,11 +201,22 @@ def test_branch_config_update_reruns_exactly_that_branch(
     assert not data.dynamic_partitions_requests
     requests = list(data.run_requests or [])
     spans = covered(KEYS, requests)
-    assert spans == [["k02", "k03"], ["k05"]]
-    assert {key for span in spans for key in span} == WEST
-    assert requests[1].partition_key == "k05"
-    assert len({r.run_key for r in requests}) == 2
+    # One run from the branch's first series to its last: k04 (East) in between costs
+    # that run a millisecond, a second run seconds of start-up.
+    assert spans == [["k02", "k03", "k04", "k05"]]
+    assert set(spans[0]) >= WEST
     assert_quiet(instance, url, data.cursor)
+
+
+def test_scattered_changes_are_covered_by_few_runs_of_at_most_the_run_chunk(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    engine, url = app
+    for key in ("k01", "k03", "k06"):
+        execute(engine, "UPDATE class_series SET title = 'Edited' WHERE key = :key", key=key)
+
+    data = tick(instance, url, primed, chunk_size=3)
+
+    assert covered(KEYS, data.run_requests or []) == [["k01", "k02", "k03"], ["k06"]]
 
 
 def test_base_config_update_reruns_every_series(
@@ -226,9 +236,7 @@ def test_deleted_series_deletes_its_partition_and_runs_nothing(
 
     data = tick(instance, url, primed)
 
-    (deleted,) = data.dynamic_partitions_requests or []
-    assert isinstance(deleted, dg.DeleteDynamicPartitionsRequest)
-    assert (deleted.partitions_def_name, list(deleted.partition_keys)) == (PARTITIONS, ["k03"])
+    assert not data.dynamic_partitions_requests
     assert not data.run_requests
     assert instance.get_dynamic_partitions(PARTITIONS) == [k for k in KEYS if k != "k03"]
     assert "k03" not in decode_cursor(data.cursor).fingerprints
