@@ -16,11 +16,16 @@ are left alone.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import dagster as dg
 
 from seriesgen_pipeline.defs.assets import CLEANUP, RESOLVED, SESSIONS, series_generation
 from seriesgen_pipeline.defs.monitoring import mark_unfinished
 from seriesgen_pipeline.defs.partitions import class_series_partitions
+from seriesgen_pipeline.defs.resources import SeriesgenResource
+from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.service.unfinished import record_unfinished_run
 
 ASSETS = (RESOLVED, SESSIONS, CLEANUP)
 PARTITION_TAG = "dagster/partition"
@@ -94,10 +99,21 @@ def _generates(run: dg.DagsterRun) -> bool:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Marks the series a failed or crashed generation run did not finish as "
                 "failed, so that 'backfill failed and missing' reruns them.")
-def failed_run_partitions(context: dg.RunFailureSensorContext) -> None:
-    """Mark what the failed run left unfinished (see the module doc)."""
+def failed_run_partitions(context: dg.RunFailureSensorContext,
+                          seriesgen: SeriesgenResource) -> None:
+    """Mark what the failed run left unfinished (see the module doc), and log in
+    ``generation_log`` what it committed for the series it did not record."""
     run = context.dagster_run
     unfinished = unfinished_partitions(context.instance, run)
     if unfinished:
         marked = mark_unfinished(context.instance, run, series_generation.op.name, unfinished)
         context.log.info(f"run {run.run_id}: {marked} unfinished partition(s) marked failed")
+        record = context.instance.get_run_record_by_id(run.run_id)
+        started = record.start_time if record is not None and record.start_time else None
+        logged = record_unfinished_run(
+            seriesgen.engine(), run_id=run.run_id,
+            keys=sorted({key for asset, key in unfinished if asset == SESSIONS}),
+            started_at=(datetime.fromtimestamp(started, UTC) if started else repo.utcnow()),
+            reason="the run ended before this series was recorded (its worker stopped or "
+                   "was killed); what it committed stays; rerun the series")
+        context.log.info(f"run {run.run_id}: {logged} series logged as unfinished")

@@ -598,6 +598,12 @@ def series_generated_as_of(conn: sa.Connection, *, keys: Sequence[str], now: dat
     return out
 
 
+def logged_series(conn: sa.Connection, *, run_id: str) -> set[str]:
+    """Keys of the series ``run_id`` has a ``generation_log`` row for."""
+    return set(conn.execute(sa.select(log_t.c.series_key).where(log_t.c.run_id == run_id))
+               .scalars())
+
+
 def rows_written_by_run(conn: sa.Connection, *, run_id: str) -> dict[str, tuple[int, int]]:
     """Per series key: the rows ``run_id`` created and updated that are still its own.
 

@@ -53,17 +53,18 @@ def _statuses(instance: dg.DagsterInstance) -> dict[str, dict[str, str | None]]:
     return {asset.to_user_string(): partition_status(instance, asset, KEYS) for asset in ASSETS}
 
 
-def _evaluate(instance: dg.DagsterInstance, run_id: str) -> None:
+def _evaluate(instance: dg.DagsterInstance, run_id: str, url: str) -> None:
     run = instance.get_run_by_id(run_id)
     assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
     (failure,) = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
     event = failure.event_log_entry.dagster_event
     assert event is not None
-    context = dg.build_run_status_sensor_context(
-        sensor_name="failed_run_partitions", dagster_event=event, dagster_instance=instance,
-        dagster_run=run).for_run_failure()
-    failed_run_partitions(context)
+    with dg.build_run_status_sensor_context(
+            sensor_name="failed_run_partitions", dagster_event=event, dagster_instance=instance,
+            dagster_run=run, resources={"seriesgen": SeriesgenResource(database_url=url)},
+    ) as context:
+        failed_run_partitions(context.for_run_failure())
 
 
 def test_a_failed_runs_unfinished_partitions_show_failed_and_a_rerun_repairs_them(
@@ -91,10 +92,14 @@ def test_a_failed_runs_unfinished_partitions_show_failed_and_a_rerun_repairs_the
         # One series rerun alone since then.
         assert good.execute_in_process(instance=instance, partition_key="f2").success
 
-        _evaluate(instance, failed.run_id)
+        _evaluate(instance, failed.run_id, url)
         marked = _statuses(instance)
-        _evaluate(instance, failed.run_id)
+        _evaluate(instance, failed.run_id, url)
         again = _statuses(instance)
+        with engine.connect() as conn:
+            unfinished_log = dict(conn.execute(sa.text(
+                "SELECT series_key, status FROM generation_log WHERE run_id = :run"),
+                {"run": failed.run_id}).all())
 
         rerun = good.execute_in_process(instance=instance, tags=range_tags(KEYS[0], KEYS[-1]))
         assert rerun.success
@@ -118,6 +123,8 @@ def test_a_failed_runs_unfinished_partitions_show_failed_and_a_rerun_repairs_the
     expected = {**dict.fromkeys(KEYS, "FAILED"), "f2": "MATERIALIZED"}
     assert marked == {asset.to_user_string(): expected for asset in ASSETS}
     assert again == marked
+    # Logged once each (the second evaluation adds nothing), f2 left to its rerun.
+    assert unfinished_log == dict.fromkeys(["f1", "f3", "f4", "f5"], "failed")
     assert repaired == {asset.to_user_string(): dict.fromkeys(KEYS, "MATERIALIZED")
                         for asset in ASSETS}
     assert recorded == fingerprints
