@@ -55,11 +55,11 @@ restart is not timed). The steps:
 5. **edit** - with the no-op's daemon still running, 10% of the series edited
    by raw SQL (``nightly.py``'s edits: a third each start time, room, rule);
    the sensor's next tick (within its 30 s interval) requests runs for the
-   edited series. Measured from that tick. The sensor requests one run per
-   contiguous range of changed partitions, so *which* 10% matters:
-   ``--edit block`` (the default) edits consecutive keys (``--run-chunk``-sized
-   runs); ``--edit scattered`` edits ``nightly.py``'s random sample, for which
-   the sensor requests about one run per edited series (~950 at N=10,000).
+   edited series. Measured from that tick. The sensor covers the changed
+   partitions with as few ranges of at most ``--run-chunk`` partitions as it can
+   (unchanged series between them included): ``--edit block`` (the default) edits
+   consecutive keys; ``--edit scattered`` edits ``nightly.py``'s random sample,
+   spread over every range (about N / ``--run-chunk`` runs).
 
 Outside the warm and no-op ticks the schedule's cron names a minute that has
 passed (one of yesterday during register and cold, the no-op's during edit), so
@@ -209,9 +209,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "the least (default: 1.5 x the first daemon's start-up, >= 10)")
     p.add_argument("--edit", choices=("block", "scattered"), default="block",
                    help="which 10%% of the series the edit step edits: a block of consecutive "
-                        "keys (the default; the sensor requests one run per --run-chunk of "
-                        "it), or a random sample as nightly.py edits (the sensor then "
-                        "requests about one run per edited series)")
+                        "keys (the default), or a random sample as nightly.py edits (spread "
+                        "over about N / --run-chunk runs)")
     p.add_argument("--stop-wait", type=float, default=20.0,
                    help="seconds after SIGINT before the daemon's group gets SIGKILL")
     p.add_argument("--workdir-parent", metavar="DIR",
