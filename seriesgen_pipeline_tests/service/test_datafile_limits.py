@@ -38,7 +38,9 @@ from seriesgen_pipeline.service.loading import load_file
 from seriesgen_pipeline_tests.cli.helpers import DEMO_LIKE
 from seriesgen_pipeline_tests.service.test_loading import table_state
 
-TIME_LIMIT_S = 1.0
+# Generous for a loaded CI machine: each refusal takes 30-50 ms; before the limits
+# the same files took 20-77 s.
+TIME_LIMIT_S = 2.0
 RSS_LIMIT_BYTES = 300 * 1024 * 1024
 _ADDRESS_SPACE_CAP = 3 * 1024**3
 _ELAPSED_MARK = "elapsed-seconds="
@@ -172,8 +174,9 @@ def test_a_file_over_the_size_limit_is_refused_without_being_parsed(
 def test_dev_zero_is_read_only_up_to_the_limit(loaded_url: str, tmp_path: Path) -> None:
     done = assert_refused(loaded_url, tmp_path, "/dev/zero",
                           "/dev/zero: the file is larger than the limit of 20,000,000 bytes")
-    # It read the limit and one byte, not gigabytes.
-    assert done.max_rss_bytes < 200 * 1024 * 1024
+    # It read the limit and one byte, not gigabytes (assert_refused bounds its peak RSS;
+    # the interpreter and its imports alone take about half of that bound).
+    assert done.max_rss_bytes < RSS_LIMIT_BYTES
 
 
 def test_a_fifo_without_a_writer_does_not_block(loaded_url: str, tmp_path: Path) -> None:
