@@ -25,7 +25,7 @@ import dagster as dg
 from seriesgen_pipeline.core import conflicts as c
 from seriesgen_pipeline.defs.events import mark_failed, record_materializations
 from seriesgen_pipeline.defs.monitoring import worker_heartbeat
-from seriesgen_pipeline.defs.partitions import class_series_partitions
+from seriesgen_pipeline.defs.partitions import DEFAULT_RUN_CHUNK, class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.service import engine as eng
 from seriesgen_pipeline.service.reporting import (
@@ -74,7 +74,7 @@ generation_report = dg.AssetSpec(
     check_specs=[dg.AssetCheckSpec(CONFLICT_CHECK, asset=SESSIONS,
                                    description=CONFLICT_CHECK_DESCRIPTION)],
     partitions_def=class_series_partitions,
-    backfill_policy=dg.BackfillPolicy.multi_run(500),
+    backfill_policy=dg.BackfillPolicy.multi_run(DEFAULT_RUN_CHUNK),
     name="series_generation",
     can_subset=False,
 )

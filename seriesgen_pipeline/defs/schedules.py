@@ -3,13 +3,13 @@
 
 import dagster as dg
 
-from seriesgen_pipeline.defs.partitions import class_series_partitions
+from seriesgen_pipeline.defs.partitions import DEFAULT_RUN_CHUNK, class_series_partitions
 from seriesgen_pipeline.defs.runs import contiguous_ranges, generation_job, range_request
 from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE, Settings
 
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"
-DEFAULT_CHUNK = 500
+DEFAULT_CHUNK = DEFAULT_RUN_CHUNK
 
 
 def build_nightly_schedule(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE,
