@@ -226,3 +226,22 @@ def run_status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus
     run = instance.get_run_by_id(run_id)
     assert run is not None
     return run.status
+
+
+def evaluate_failure_sensor(instance: dg.DagsterInstance, run_id: str, url: str) -> None:
+    """Evaluate ``failed_run_partitions`` for the failed run ``run_id``, as the daemon
+    would, with the application database at ``url``."""
+    from seriesgen_pipeline.defs.recovery import failed_run_partitions
+    from seriesgen_pipeline.defs.resources import SeriesgenResource
+
+    run = instance.get_run_by_id(run_id)
+    assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+    (failure,) = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    event = failure.event_log_entry.dagster_event
+    assert event is not None
+    with dg.build_run_status_sensor_context(
+            sensor_name="failed_run_partitions", dagster_event=event, dagster_instance=instance,
+            dagster_run=run, resources={"seriesgen": SeriesgenResource(database_url=url)},
+    ) as context:
+        failed_run_partitions(context.for_run_failure())

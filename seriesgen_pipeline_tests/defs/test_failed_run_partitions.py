@@ -19,13 +19,13 @@ import pytest
 import sqlalchemy as sa
 
 from seriesgen_pipeline.definitions import build_definitions
-from seriesgen_pipeline.defs.recovery import failed_run_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import range_tags
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
 from seriesgen_pipeline_tests.defs.support import (
     NOW,
     PARTITIONS,
+    evaluate_failure_sensor,
     migrated_engine,
     partition_status,
 )
@@ -53,20 +53,6 @@ def _statuses(instance: dg.DagsterInstance) -> dict[str, dict[str, str | None]]:
     return {asset.to_user_string(): partition_status(instance, asset, KEYS) for asset in ASSETS}
 
 
-def _evaluate(instance: dg.DagsterInstance, run_id: str, url: str) -> None:
-    run = instance.get_run_by_id(run_id)
-    assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
-    (failure,) = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
-    event = failure.event_log_entry.dagster_event
-    assert event is not None
-    with dg.build_run_status_sensor_context(
-            sensor_name="failed_run_partitions", dagster_event=event, dagster_instance=instance,
-            dagster_run=run, resources={"seriesgen": SeriesgenResource(database_url=url)},
-    ) as context:
-        failed_run_partitions(context.for_run_failure())
-
-
 def test_a_failed_runs_unfinished_partitions_show_failed_and_a_rerun_repairs_them(
         tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path}/app.db"
@@ -92,9 +78,9 @@ def test_a_failed_runs_unfinished_partitions_show_failed_and_a_rerun_repairs_the
         # One series rerun alone since then.
         assert good.execute_in_process(instance=instance, partition_key="f2").success
 
-        _evaluate(instance, failed.run_id, url)
+        evaluate_failure_sensor(instance, failed.run_id, url)
         marked = _statuses(instance)
-        _evaluate(instance, failed.run_id, url)
+        evaluate_failure_sensor(instance, failed.run_id, url)
         again = _statuses(instance)
         with engine.connect() as conn:
             unfinished_log = dict(conn.execute(sa.text(

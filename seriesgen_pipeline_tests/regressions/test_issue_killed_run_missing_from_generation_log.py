@@ -19,28 +19,18 @@ import pytest
 import sqlalchemy as sa
 
 from seriesgen_pipeline.definitions import build_definitions
-from seriesgen_pipeline.defs.recovery import failed_run_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import range_tags
 from seriesgen_pipeline.service.stats import stats_document
 from seriesgen_pipeline_tests.builders import seed_base, seed_branch, seed_series
-from seriesgen_pipeline_tests.defs.support import NOW, PARTITIONS, migrated_engine
+from seriesgen_pipeline_tests.defs.support import (
+    NOW,
+    PARTITIONS,
+    evaluate_failure_sensor,
+    migrated_engine,
+)
 
 KEYS = ["g1", "g2", "g3"]
-
-
-def _evaluate(instance: dg.DagsterInstance, run_id: str, url: str) -> None:
-    run = instance.get_run_by_id(run_id)
-    assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
-    (failure,) = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
-    event = failure.event_log_entry.dagster_event
-    assert event is not None
-    with dg.build_run_status_sensor_context(
-            sensor_name="failed_run_partitions", dagster_event=event, dagster_instance=instance,
-            dagster_run=run, resources={"seriesgen": SeriesgenResource(database_url=url)},
-    ) as context:
-        failed_run_partitions(context.for_run_failure())
 
 
 def test_a_run_that_died_before_recording_is_logged_with_what_it_committed(
@@ -66,8 +56,8 @@ def test_a_run_that_died_before_recording_is_logged_with_what_it_committed(
             before = conn.execute(sa.text("SELECT count(*) FROM generation_log")).scalar_one()
         assert (committed, before) == (12, 0)  # Mon/Wed 2026-03-02..03-16, nothing logged
 
-        _evaluate(instance, result.run_id, url)
-        _evaluate(instance, result.run_id, url)  # a second evaluation adds nothing
+        evaluate_failure_sensor(instance, result.run_id, url)
+        evaluate_failure_sensor(instance, result.run_id, url)  # a second evaluation adds nothing
 
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
