@@ -337,15 +337,6 @@ def _report_unreadable(rows: list[str]) -> int:
     return 1 if rows else 0
 
 
-def session_documents(engine: sa.Engine, *, series: str | None = None,
-                      branch: str | None = None, date_from: date | None = None,
-                      date_to: date | None = None) -> list[dict[str, Any]]:
-    """Sessions as SPEC §9 prints them, sorted by series then ``starts_at``."""
-    with engine.connect() as conn:
-        return listing.list_sessions(conn, series=series, branch=branch, date_from=date_from,
-                                     date_to=date_to).documents
-
-
 def _sessions(engine: sa.Engine, args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         found = listing.list_sessions(conn, series=args.series, branch=args.branch,
@@ -419,10 +410,9 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
                    s["protected"], s["error"] or ""] for s in report.series]))
     print(_totals_line(report.totals(), report.duration_ms))
     with engine.connect() as conn:
-        conflicts = conn.execute(sa.select(repo.conflicts_t.c.series_key, repo.conflicts_t.c.code,
-                                           repo.conflicts_t.c.severity)
-                                 .order_by(repo.conflicts_t.c.series_key)).all()
-    print("conflicts: " + (", ".join(f"{k} {s} {c}" for k, c, s in conflicts) or "none"))
+        conflicts = listing.list_conflicts(conn).documents
+    print("conflicts: " + (", ".join(f"{c['series_key']} {c['severity']} {c['code']}"
+                                     for c in conflicts) or "none"))
     print("next: `seriesgen sessions`, `seriesgen conflicts`, `make ui`")
     return 0
 

@@ -148,18 +148,6 @@ def read_series_row(row: Mapping[str, Any]) -> tuple[SeriesSpec, list[Unreadable
     return spec, problems
 
 
-def spec_from_row(row: Mapping[str, Any]) -> SeriesSpec:
-    """A ``class_series`` row as a core ``SeriesSpec``.
-
-    Raises:
-        UnreadableValueError: a value of the row cannot be read.
-    """
-    spec, problems = read_series_row(row)
-    if problems:
-        raise problems[0]
-    return spec
-
-
 def uncoerced(column: Any) -> Any:
     """``column`` as the driver returns it, without SQLAlchemy's result conversion."""
     return sa.type_coerce(column, sa.types.NullType()).label(column.name)
