@@ -99,18 +99,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
 
 
 @pytest.fixture(autouse=True)
-def _restore_planned_events_setting() -> Iterator[None]:
-    """Opening the project's instance (``SeriesgenInstance``) turns Dagster's planned-events
-    setting on in this process: every test leaves the environment as it found it."""
-    before = os.environ.get("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS")
-    yield
-    if before is None:
-        os.environ.pop("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", None)
-    else:
-        os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = before
-
-
-@pytest.fixture(autouse=True)
 def _restore_dagster_state_storage() -> Iterator[None]:
     """Keep one test's Dagster instance out of the next test's definition loads.
 

@@ -55,6 +55,17 @@ KEYS = ["x01", "x02", "x03", "x04"]
 PART = dg.DynamicPartitionsDefinition(name="internals_test")
 
 
+@pytest.fixture(autouse=True)
+def _restore_planned_events_setting() -> Iterator[None]:
+    """Opening the project's instance turns the setting on in this process: undo it after."""
+    before = os.environ.get("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS")
+    yield
+    if before is None:
+        os.environ.pop("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", None)
+    else:
+        os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = before
+
+
 def _private_imports(path: Path) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):

@@ -31,6 +31,7 @@ Bounded: about two minutes.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -54,6 +55,17 @@ KEYS = [f"s{i:02d}" for i in range(1, 7)]
 LATER = "2026-03-09T12:00:00Z"
 PAUSE_S = 8
 DEADLINE_S = 150
+
+
+@pytest.fixture(autouse=True)
+def _restore_planned_events_setting() -> Iterator[None]:
+    """Opening the project's instance turns the setting on in this process: undo it after."""
+    before = os.environ.get("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS")
+    yield
+    if before is None:
+        os.environ.pop("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", None)
+    else:
+        os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = before
 
 
 def seed(engine: sa.Engine) -> None:

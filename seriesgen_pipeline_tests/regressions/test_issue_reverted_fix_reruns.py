@@ -27,6 +27,7 @@ under the real ``dagster-daemon``.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,17 @@ SENSOR_NAME_TAG = "dagster/sensor_name"
 SESSIONS = dg.AssetKey("class_sessions")
 GOOD = "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,TH"
 BROKEN = "FREQ=WEEKLY;BYDAY=XX"
+
+
+@pytest.fixture(autouse=True)
+def _restore_planned_events_setting() -> Iterator[None]:
+    """Opening the project's instance turns the setting on in this process: undo it after."""
+    before = os.environ.get("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS")
+    yield
+    if before is None:
+        os.environ.pop("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", None)
+    else:
+        os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = before
 
 
 @pytest.fixture(autouse=True)
