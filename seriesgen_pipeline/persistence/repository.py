@@ -652,6 +652,14 @@ def row_counts(conn: sa.Connection, *, since: Mapping[int, datetime], protected_
     return out
 
 
+def retirement_state(conn: sa.Connection, *, series_id: int
+                     ) -> tuple[date | None, datetime | None] | None:
+    """``(end_date, last_generated_through)`` of a series as stored now; None once it is gone."""
+    row = conn.execute(sa.select(series_t.c.end_date, series_t.c.last_generated_through)
+                       .where(series_t.c.id == series_id)).first()
+    return None if row is None else (row[0], row[1])
+
+
 def retire_series(conn: sa.Connection, *, series_id: int) -> int:
     """Delete a series and its series-scope configuration; its sessions stay.
 

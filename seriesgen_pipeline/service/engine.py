@@ -763,9 +763,7 @@ def _retire_one(engine: sa.Engine, snap: SeriesSnapshot, *, now: datetime,
                 zone: Any) -> RetirementOutcome:
     key = snap.series_key
     with engine.connect() as conn, series_locks(conn, [snap.spec.id]), conn.begin():
-        row = conn.execute(sa.select(repo.series_t.c.end_date,
-                                     repo.series_t.c.last_generated_through)
-                           .where(repo.series_t.c.id == snap.spec.id)).first()
+        row = repo.retirement_state(conn, series_id=snap.spec.id)
         if row is None:
             return RetirementOutcome(key, False, "already retired")
         end_date, mark = row
