@@ -147,9 +147,7 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
         engine.dispose()
         try:
             with engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(repo.log_t).where(repo.log_t.c.run_id.in_(run_ids))
-                    .order_by(repo.log_t.c.series_key)).mappings().all()
+                rows = repo.generation_log_rows(conn, run_ids=run_ids)
                 remaining = set(repo.series_keys(conn))
             break
         except sa.exc.OperationalError:

@@ -63,14 +63,6 @@ from seriesgen_pipeline.persistence import repository as repo
 log = logging.getLogger("seriesgen.loading")
 
 MAX_BYTES_VARIABLE = "SERIESGEN_MAX_DATA_FILE_BYTES"
-LOAD_LOCK_KEY = 7243002
-"""PostgreSQL transaction advisory lock serializing loads (upgrades use 7243001)."""
-
-_SLICE = 5000  # keys per IN (...) list
-_CONTENT_COLUMNS = (
-    "branch_id", "title", "instructor", "room", "capacity", "recurrence", "start_time",
-    "duration_minutes", "start_date", "end_date", "exdates",
-)
 
 
 @dataclass
@@ -196,13 +188,9 @@ def apply_data_file(conn: sa.Connection, *, data: DataFile) -> LoadSummary:
     The caller owns the transaction: on ``DataFileError`` (raised before any
     write) or any other error it must roll back.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOAD_LOCK_KEY})
-    stored_base = _stored_config(conn, scope="base")
-    known_branches: dict[str, str] = {
-        branch_id: name for branch_id, name in
-        conn.execute(sa.select(repo.branches_t.c.id, repo.branches_t.c.name))
-    }
+    repo.lock_loads(conn)
+    stored_base = repo.stored_config(conn, scope="base")
+    known_branches = repo.branch_names(conn)
     problems: list[str] = []
     try:
         check_branches(data, set(known_branches))
@@ -236,30 +224,6 @@ def apply_data_file(conn: sa.Connection, *, data: DataFile) -> LoadSummary:
 
 # ---------------------------------------------------------------- configuration
 
-_OWNER_COLUMN = {"base": None, "branch": "branch_id", "series": "series_id"}
-
-
-def _config_filter(scope: str, owner: str | int | None) -> list[sa.ColumnElement[bool]]:
-    conditions = [repo.configs_t.c.scope == scope]
-    column = _OWNER_COLUMN[scope]
-    if column is not None:
-        conditions.append(repo.configs_t.c[column] == owner)
-    return conditions
-
-
-def _stored_config(conn: sa.Connection, *, scope: str,
-                   owner: str | int | None = None) -> ConfigValues | None:
-    """The stored scope; a value it cannot read is in ``ConfigValues.unreadable``."""
-    columns = repo.raw_columns(conn, (repo.configs_t.c[name] for name in CONFIG_FIELDS))
-    row = conn.execute(
-        sa.select(*columns).where(*_config_filter(scope, owner))
-    ).mappings().first()
-    if row is None:
-        return None
-    name = scope if owner is None else f"{scope} {owner!r}"
-    return repo.config_values_from_row(row, name)
-
-
 def _merge_base(stored: ConfigValues | None, given: ConfigValues) -> ConfigValues:
     """The file's base fields over the stored ones (the file cannot unset a base field)."""
     values = {}
@@ -272,21 +236,11 @@ def _merge_base(stored: ConfigValues | None, given: ConfigValues) -> ConfigValue
 def _put_config(conn: sa.Connection, *, scope: str, owner: str | int | None,
                 values: ConfigValues, stamp: datetime) -> int:
     """Insert or replace one scope's row; returns 1 when written, 0 when already equal."""
-    stored = _stored_config(conn, scope=scope, owner=owner)
+    stored = repo.stored_config(conn, scope=scope, owner=owner)
     if stored is not None and stored == values and not stored.unreadable:  # not compared
         return 0
-    fields = {name: getattr(values, name) for name in CONFIG_FIELDS}
-    if fields["closed_dates"] is not None:
-        fields["closed_dates"] = list(fields["closed_dates"])
-    if stored is None:
-        row: dict[str, Any] = {"scope": scope, "branch_id": None, "series_id": None}
-        column = _OWNER_COLUMN[scope]
-        if column is not None:
-            row[column] = owner
-        conn.execute(sa.insert(repo.configs_t).values(**row, **fields, updated_at=stamp))
-    else:
-        conn.execute(sa.update(repo.configs_t).where(*_config_filter(scope, owner))
-                     .values(**fields, updated_at=stamp))
+    repo.put_config(conn, scope=scope, owner=owner, values=values, stamp=stamp,
+                    exists=stored is not None)
     return 1
 
 
@@ -294,14 +248,12 @@ def _put_config(conn: sa.Connection, *, scope: str, owner: str | int | None,
 
 def _load_branches(conn: sa.Connection, data: DataFile, known: Mapping[str, str],
                    summary: LoadSummary, stamp: datetime) -> None:
-    branches = repo.branches_t
     for entry in data.branches:
         if entry.id not in known:
-            conn.execute(sa.insert(branches).values(id=entry.id, name=entry.name))
+            repo.insert_branch(conn, branch_id=entry.id, name=entry.name)
             summary.branches_created += 1
         elif known[entry.id] != entry.name:
-            conn.execute(sa.update(branches).where(branches.c.id == entry.id)
-                         .values(name=entry.name))
+            repo.rename_branch(conn, branch_id=entry.id, name=entry.name)
             summary.branches_updated += 1
         if entry.config is not None:
             summary.configs_written += _put_config(conn, scope="branch", owner=entry.id,
@@ -337,19 +289,10 @@ def _stored_content(row: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _load_series(conn: sa.Connection, entries: tuple[SeriesEntry, ...],
                  summary: LoadSummary, stamp: datetime) -> None:
-    table = repo.series_t
-    keys = [entry.key for entry in entries]
-    columns = repo.raw_columns(conn, (table.c[name] for name in
-                                ("id", "key", "version", *_CONTENT_COLUMNS)))
-    stored: dict[str, sa.RowMapping] = {}
-    for start in range(0, len(keys), _SLICE):
-        query = sa.select(*columns).where(table.c.key.in_(keys[start:start + _SLICE]))
-        stored.update((row["key"], row) for row in conn.execute(
-            query.with_for_update(of=table)).mappings())
-
+    stored = repo.series_rows_for_update(conn, keys=[entry.key for entry in entries])
     ids: dict[str, int] = {}
     inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    changes: list[tuple[int, dict[str, Any]]] = []
     for entry in entries:
         content = _content(entry)
         row = stored.get(entry.key)
@@ -361,24 +304,10 @@ def _load_series(conn: sa.Connection, entries: tuple[SeriesEntry, ...],
         if _stored_content(row) == content:
             summary.series_unchanged += 1
         else:
-            updates.append({"sid": row["id"], **{f"v_{k}": v for k, v in content.items()}})
-
-    if inserts:
-        result = conn.execute(
-            sa.insert(table).returning(table.c.key, table.c.id, sort_by_parameter_order=True),
-            inserts,
-        )
-        ids.update((key, series_id) for key, series_id in result)
-        summary.series_created += len(inserts)
-    if updates:
-        statement = (
-            sa.update(table)
-            .where(table.c.id == sa.bindparam("sid"))
-            .values({name: sa.bindparam(f"v_{name}") for name in _CONTENT_COLUMNS})
-            .values(version=table.c.version + 1, updated_at=stamp)
-        )
-        conn.execute(statement, updates)
-        summary.series_updated += len(updates)
+            changes.append((row["id"], content))
+    ids.update(repo.insert_series(conn, rows=inserts))
+    summary.series_created += len(inserts)
+    summary.series_updated += repo.update_series_content(conn, changes=changes, stamp=stamp)
 
     for entry in entries:
         if entry.config is not None:

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.persistence.repository import double_bookings
 from seriesgen_pipeline.service import engine as eng
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
 
@@ -71,10 +72,10 @@ def seed(engine: sa.Engine) -> dict[str, int]:
 
 def both(conn: sa.Connection, ids: list[int], since: datetime, until: datetime,
          monkeypatch: pytest.MonkeyPatch) -> list[repo.Overlap]:
-    monkeypatch.setattr(repo, "SCAN_DOUBLE_BOOKINGS_FROM", 10_000)
+    monkeypatch.setattr(double_bookings, "SCAN_DOUBLE_BOOKINGS_FROM", 10_000)
     probed = sorted(repo.find_double_bookings(conn, series_ids=ids, since=since, until=until),
                     key=repr)
-    monkeypatch.setattr(repo, "SCAN_DOUBLE_BOOKINGS_FROM", 0)
+    monkeypatch.setattr(double_bookings, "SCAN_DOUBLE_BOOKINGS_FROM", 0)
     scanned = sorted(repo.find_double_bookings(conn, series_ids=ids, since=since,
                                                until=until), key=repr)
     assert scanned == probed

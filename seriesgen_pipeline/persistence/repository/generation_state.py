@@ -1,0 +1,163 @@
+"""Per series generation state: watermarks, ``generation_state`` rows, retirement."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from seriesgen_pipeline.core import readers
+from seriesgen_pipeline.core.errors import UnreadableValueError
+from seriesgen_pipeline.persistence.repository.tables import (
+    UNPROTECTED,
+    UnreadableRowError,
+    configs_t,
+    series_t,
+    sessions_t,
+    slices,
+    state_t,
+    uncoerced,
+)
+
+
+def set_watermarks(conn: sa.Connection, *, marks: Mapping[int, datetime]) -> None:
+    """Advance ``last_generated_through`` of each series."""
+    if not marks:
+        return
+    stmt = (sa.update(series_t).where(series_t.c.id == sa.bindparam("sid"))
+            .values(last_generated_through=sa.bindparam("mark")))
+    conn.execute(stmt, [{"sid": sid, "mark": mark} for sid, mark in marks.items()])
+
+
+def watermarks(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, datetime | None]:
+    """``last_generated_through`` per existing series id (missing ids are deleted series).
+
+    Raises:
+        UnreadableRowError: a series' watermark cannot be read (the first found).
+    """
+    out: dict[int, datetime | None] = {}
+    mark = uncoerced(series_t.c.last_generated_through)
+    for part in slices(list(ids), 5000):
+        for sid, key, raw in conn.execute(sa.select(series_t.c.id, series_t.c.key, mark)
+                                          .where(series_t.c.id.in_(part))):
+            try:
+                out[sid] = readers.read_instant(raw)
+            except readers.UnreadableValue as exc:
+                raise UnreadableRowError(sid, UnreadableValueError(
+                    "class_series", f"'{key}'", "last_generated_through", raw, exc.reason,
+                    scope="series")) from None
+    return out
+
+
+@dataclass(frozen=True)
+class StateRow:
+    """A ``generation_state`` row."""
+
+    series_id: int
+    fingerprint: str
+    tz_version: str
+    generated_through: datetime
+    reconciled_at: datetime
+    as_of: datetime | None = None
+    row_count: int | None = None
+    warn_dates: dict[str, Any] | None = None
+
+
+def generation_states(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, StateRow]:
+    """The generation state of each series that has one."""
+    out: dict[int, StateRow] = {}
+    for part in slices(sorted(set(ids)), 5000):
+        for row in conn.execute(sa.select(state_t).where(state_t.c.series_id.in_(part))
+                                ).mappings():
+            out[row["series_id"]] = StateRow(**row)
+    return out
+
+
+def series_generated_as_of(conn: sa.Connection, *, keys: Sequence[str], now: datetime
+                           ) -> set[str]:
+    """Keys of the series whose generation as of ``now`` is wholly committed: the last
+    chunk of a series commits its generation state with the run's ``now``."""
+    out: set[str] = set()
+    for part in slices(list(keys), 5000):
+        query = (sa.select(series_t.c.key)
+                 .join(state_t, state_t.c.series_id == series_t.c.id)
+                 .where(series_t.c.key.in_(part),
+                        state_t.c.generated_through == series_t.c.last_generated_through,
+                        state_t.c.as_of == now))
+        out.update(conn.execute(query).scalars())
+    return out
+
+
+def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> None:
+    """Insert or replace generation states; a ``row_count`` not given is counted here.
+
+    ``row_count`` is the number of the series' rows starting at or after
+    ``as_of``; one left None is counted as this transaction sees them.
+    """
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(state_t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["series_id"],
+        set_={name: stmt.excluded[name] for name in
+              ("fingerprint", "tz_version", "generated_through", "reconciled_at", "as_of",
+               "row_count", "warn_dates")})
+    conn.execute(stmt, [row.__dict__ for row in rows])
+    counted = (sa.select(sa.func.count()).select_from(sessions_t)
+               .where(sessions_t.c.origin_series_id == state_t.c.series_id,
+                      sessions_t.c.starts_at >= state_t.c.as_of)
+               .scalar_subquery())
+    for part in slices(sorted(row.series_id for row in rows if row.row_count is None), 5000):
+        conn.execute(sa.update(state_t).where(state_t.c.series_id.in_(part))
+                     .values(row_count=counted))
+
+
+def row_counts(conn: sa.Connection, *, since: Mapping[int, datetime], protected_since: datetime
+               ) -> dict[int, tuple[int, int]]:
+    """Per series id: its rows starting at or after its instant in ``since``, and how
+    many of its rows starting at or after ``protected_since`` are protected."""
+    out: dict[int, tuple[int, int]] = {}
+    by_instant: dict[datetime, list[int]] = defaultdict(list)
+    for sid, instant in since.items():
+        by_instant[instant].append(sid)
+    for instant, ids in by_instant.items():
+        low = min(instant, protected_since)
+        counted = sa.func.sum(sa.case((sessions_t.c.starts_at >= instant, 1), else_=0))
+        guarded = sa.func.sum(sa.case((sa.and_(sessions_t.c.starts_at >= protected_since,
+                                               sa.not_(UNPROTECTED)), 1), else_=0))
+        for part in slices(sorted(ids), 2000):
+            query = (sa.select(sessions_t.c.origin_series_id, counted, guarded)
+                     .where(sessions_t.c.origin_series_id.in_(part),
+                            sessions_t.c.starts_at >= low)
+                     .group_by(sessions_t.c.origin_series_id))
+            out.update({sid: (int(n or 0), int(p or 0)) for sid, n, p in conn.execute(query)})
+    return out
+
+
+def retirement_state(conn: sa.Connection, *, series_id: int
+                     ) -> tuple[date | None, datetime | None] | None:
+    """``(end_date, last_generated_through)`` of a series as stored now; None once it is gone."""
+    row = conn.execute(sa.select(series_t.c.end_date, series_t.c.last_generated_through)
+                       .where(series_t.c.id == series_id)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def retire_series(conn: sa.Connection, *, series_id: int) -> int:
+    """Delete a series and its series-scope configuration; its sessions stay.
+
+    Returns the number of sessions detached from the series (``series_id`` set to NULL).
+    """
+    kept = conn.execute(sa.update(sessions_t).where(sessions_t.c.series_id == series_id)
+                        .values(series_id=None)).rowcount
+    conn.execute(sa.delete(configs_t).where(configs_t.c.scope == "series",
+                                            configs_t.c.series_id == series_id))
+    conn.execute(sa.delete(state_t).where(state_t.c.series_id == series_id))
+    conn.execute(sa.delete(series_t).where(series_t.c.id == series_id))
+    return kept
+

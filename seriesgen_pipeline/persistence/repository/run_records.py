@@ -1,0 +1,131 @@
+"""What runs leave behind: generation log, snapshots, conflicts, notifications."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from seriesgen_pipeline.persistence.repository.tables import (
+    INSERT_BATCH,
+    conflicts_t,
+    log_t,
+    notifications_t,
+    sessions_t,
+    slices,
+    snapshots_t,
+)
+
+
+def write_generation_log(conn: sa.Connection, *, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append ``generation_log`` rows."""
+    for part in slices(list(rows), INSERT_BATCH):
+        conn.execute(sa.insert(log_t), part)
+
+
+def logged_series(conn: sa.Connection, *, run_id: str) -> set[str]:
+    """Keys of the series ``run_id`` has a ``generation_log`` row for."""
+    return set(conn.execute(sa.select(log_t.c.series_key).where(log_t.c.run_id == run_id))
+               .scalars())
+
+
+def generation_log_rows(conn: sa.Connection, *, run_ids: Sequence[str]
+                        ) -> list[sa.RowMapping]:
+    """The ``generation_log`` rows of ``run_ids``, by series key."""
+    return list(conn.execute(sa.select(log_t).where(log_t.c.run_id.in_(run_ids))
+                             .order_by(log_t.c.series_key)).mappings())
+
+
+def rows_written_by_run(conn: sa.Connection, *, run_id: str) -> dict[str, tuple[int, int]]:
+    """Per series key: the rows ``run_id`` created and updated that are still its own.
+
+    A created row has its creation stamp as its update stamp; an updated one a later one.
+    For a run that ended before it could record its counts (it was interrupted).
+    """
+    t = sessions_t
+    created = sa.func.sum(sa.case((t.c.created_at == t.c.updated_at, 1), else_=0))
+    query = (sa.select(t.c.series_key, created, sa.func.count())
+             .where(t.c.run_id == run_id).group_by(t.c.series_key))
+    return {key: (int(c or 0), int(n) - int(c or 0)) for key, c, n in conn.execute(query)}
+
+
+def store_snapshots(conn: sa.Connection, *, run_id: str, now: datetime,
+                    snapshots: Sequence[Any]) -> None:
+    """Store the run's snapshots (replacing any earlier ones of the same run)."""
+    keys = [s.series_key for s in snapshots]
+    for part in slices(keys, 5000):
+        conn.execute(sa.delete(snapshots_t).where(snapshots_t.c.run_id == run_id,
+                                                  snapshots_t.c.series_key.in_(part)))
+    rows = [{
+        "run_id": run_id, "series_key": s.series_key, "series_id": s.spec.id,
+        "taken_at": s.taken_at, "now": now, "fingerprint": s.fingerprint,
+        "config_hash": s.config_hash, "payload": s.to_payload(),
+    } for s in snapshots]
+    for part in slices(rows, INSERT_BATCH):
+        conn.execute(sa.insert(snapshots_t), part)
+
+
+def load_snapshot_payloads(conn: sa.Connection, *, run_id: str, keys: Sequence[str]
+                           ) -> dict[str, tuple[datetime, dict[str, Any]]]:
+    """``series_key -> (now, payload)`` of the run's stored snapshots."""
+    out: dict[str, tuple[datetime, dict[str, Any]]] = {}
+    for part in slices(list(keys), 5000):
+        query = sa.select(snapshots_t.c.series_key, snapshots_t.c.now, snapshots_t.c.payload
+                          ).where(snapshots_t.c.run_id == run_id,
+                                  snapshots_t.c.series_key.in_(part))
+        for key, now, payload in conn.execute(query):
+            out[key] = (now, payload)
+    return out
+
+
+def previous_fingerprints(conn: sa.Connection, *, keys: Sequence[str], before_run: str
+                          ) -> dict[str, str | None]:
+    """The fingerprint of each series' latest snapshot taken by another run."""
+    out: dict[str, str | None] = {}
+    for part in slices(list(keys), 2000):
+        latest = (sa.select(snapshots_t.c.series_key,
+                            sa.func.max(snapshots_t.c.taken_at).label("taken_at"))
+                  .where(snapshots_t.c.series_key.in_(part), snapshots_t.c.run_id != before_run)
+                  .group_by(snapshots_t.c.series_key).subquery())
+        query = sa.select(snapshots_t.c.series_key, snapshots_t.c.fingerprint).join(
+            latest, sa.and_(snapshots_t.c.series_key == latest.c.series_key,
+                            snapshots_t.c.taken_at == latest.c.taken_at))
+        out.update(conn.execute(query).all())
+    return out
+
+
+def previous_statuses(conn: sa.Connection, *, keys: Sequence[str], before_run: str
+                      ) -> dict[str, str]:
+    """The status of each series' latest ``generation_log`` row written by another run."""
+    out: dict[str, str] = {}
+    for part in slices(list(keys), 2000):
+        latest = (sa.select(log_t.c.series_key, sa.func.max(log_t.c.id).label("id"))
+                  .where(log_t.c.series_key.in_(part), log_t.c.run_id != before_run)
+                  .group_by(log_t.c.series_key).subquery())
+        query = sa.select(log_t.c.series_key, log_t.c.status).join(
+            latest, log_t.c.id == latest.c.id)
+        out.update(conn.execute(query).all())
+    return out
+
+
+def replace_conflicts(conn: sa.Connection, *, series_keys: Sequence[str],
+                      rows: Sequence[Mapping[str, Any]]) -> None:
+    """Replace the current conflicts of ``series_keys`` with ``rows``."""
+    for part in slices(list(series_keys), 5000):
+        conn.execute(sa.delete(conflicts_t).where(conflicts_t.c.series_key.in_(part)))
+    for rows_part in slices(list(rows), INSERT_BATCH):
+        conn.execute(sa.insert(conflicts_t), rows_part)
+
+
+def insert_notifications(conn: sa.Connection, *, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert notifications whose ``dedupe_key`` is new. Returns rows inserted."""
+    if not rows:
+        return 0
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    unique = list({r["dedupe_key"]: r for r in rows}.values())
+    stmt = insert(notifications_t).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return conn.execute(stmt, unique).rowcount
+

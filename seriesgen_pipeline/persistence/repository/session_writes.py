@@ -1,0 +1,223 @@
+"""Bulk writes of ``class_sessions``: inserts (binary ``COPY`` on PostgreSQL), updates, deletes.
+
+``INSERT_COLUMNS``, ``COPY_TYPES``, ``copy_rows`` and ``sqlite_value`` are also what
+the benchmark's raw baseline writes with, so both write rows the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from seriesgen_pipeline.core.reconcile import SessionValues, Update
+from seriesgen_pipeline.persistence.repository.tables import (
+    INSERT_BATCH,
+    UNPROTECTED,
+    sessions_t,
+    slices,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class SeriesIdentity:
+    """What every session row copies from its series."""
+
+    series_id: int
+    series_key: str
+    config_hash: str | None
+
+
+def _session_row(values: SessionValues) -> dict[str, Any]:
+    return {
+        "occurrence_key": values.occurrence_key, "branch_id": values.branch_id,
+        "title": values.title, "instructor": values.instructor, "room": values.room,
+        "capacity": values.capacity, "timezone": values.timezone,
+        "starts_at": values.starts_at, "ends_at": values.ends_at,
+    }
+
+
+# Every column but the key, in table order: the order of ``_insert_tuple`` and of COPY.
+INSERT_COLUMNS = tuple(column.name for column in sessions_t.c if column.name != "id")
+_COPY_TYPE_NAMES = ((sa.Boolean, "bool"), (sa.Integer, "int4"), (sa.DateTime, "timestamptz"),
+                    (sa.String, "varchar"))
+
+
+def _copy_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type binary ``COPY`` sends ``column`` as."""
+    kind = column.type
+    if isinstance(kind, sa.types.TypeDecorator):
+        kind = kind.impl_instance
+    return next(name for base, name in _COPY_TYPE_NAMES if isinstance(kind, base))
+
+
+COPY_TYPES = tuple(_copy_type(sessions_t.c[name]) for name in INSERT_COLUMNS)
+_STAGING = "seriesgen_new_sessions"
+
+
+def _insert_tuple(ident: SeriesIdentity, v: SessionValues, run_id: str,
+                  stamp: datetime) -> tuple[Any, ...]:
+    return (ident.series_id, ident.series_id, ident.series_key, v.occurrence_key, v.branch_id,
+            v.title, v.instructor, v.room, v.capacity, v.timezone, v.starts_at, v.ends_at,
+            "scheduled", False, 0, ident.config_hash, run_id, stamp, stamp)
+
+
+class NewSessionsWriter:
+    """Rows of series that have none yet, written as they come (``new_sessions_writer``)."""
+
+    def __init__(self, write_row: Any, run_id: str, stamp: datetime) -> None:
+        self._write_row = write_row
+        self._run_id = run_id
+        self._stamp = stamp
+        self.written = 0
+        self.inserted = 0
+
+    def write(self, ident: SeriesIdentity, rows: Iterable[SessionValues]) -> None:
+        """Send the rows of one series."""
+        for values in rows:
+            self._write_row(_insert_tuple(ident, values, self._run_id, self._stamp))
+            self.written += 1
+
+
+@contextmanager
+def new_sessions_writer(conn: sa.Connection, *, run_id: str) -> Iterator[NewSessionsWriter]:
+    """Insert sessions of series whose locks the caller holds and that have no rows.
+
+    PostgreSQL streams them (binary COPY straight into ``class_sessions``) while the
+    caller goes on producing them, so the server indexes one series' rows while the
+    next one is expanded; a row already there fails the unique key, and the
+    transaction with it, rather than let a duplicate in. Elsewhere the rows are
+    inserted on exit with ``ON CONFLICT DO NOTHING``. After the block, ``inserted``
+    counts the rows inserted: fewer than ``written`` means some were in the way.
+    """
+    stamp = utcnow()
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+                f"COPY class_sessions ({', '.join(INSERT_COLUMNS)}) FROM STDIN "
+                "(FORMAT BINARY)") as copy:
+            copy.set_types(list(COPY_TYPES))
+            writer = NewSessionsWriter(copy.write_row, run_id, stamp)
+            yield writer
+        writer.inserted = writer.written
+        return
+    buffered: list[tuple[Any, ...]] = []
+    writer = NewSessionsWriter(buffered.append, run_id, stamp)
+    yield writer
+    writer.inserted = _insert_tuples_on_conflict(conn, buffered)
+
+
+def insert_sessions(conn: sa.Connection, *,
+                    rows: Sequence[tuple[SeriesIdentity, SessionValues]], run_id: str,
+                    series_had_no_rows: bool = False) -> int:
+    """Insert sessions; an occurrence that already has a row is left alone. Returns inserts.
+
+    Bulk paths: PostgreSQL copies the rows (binary COPY) into a temporary table and
+    inserts them with ``ON CONFLICT DO NOTHING`` in one statement; SQLite runs one
+    prepared ``INSERT ... ON CONFLICT DO NOTHING`` over all rows in the driver.
+    With ``series_had_no_rows`` (the caller holds the locks of the rows' series
+    and read none of their rows with an occurrence key at or after the first one
+    it creates), they go through ``new_sessions_writer``.
+    """
+    if not rows:
+        return 0
+    if series_had_no_rows:
+        with new_sessions_writer(conn, run_id=run_id) as writer:
+            for ident, values in rows:
+                writer.write(ident, (values,))
+        return writer.inserted
+    stamp = utcnow()
+    tuples = [_insert_tuple(ident, v, run_id, stamp) for ident, v in rows]
+    if conn.dialect.name == "postgresql":
+        columns = ", ".join(INSERT_COLUMNS)
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "
+                        f"SELECT {columns} FROM class_sessions WITH NO DATA")
+            copy_rows(cur, _STAGING, columns, tuples)
+            cur.execute(f"INSERT INTO class_sessions ({columns}) SELECT {columns} FROM {_STAGING} "
+                        "ON CONFLICT (origin_series_id, occurrence_key) DO NOTHING")
+            created = cur.rowcount
+            cur.execute(f"DELETE FROM {_STAGING}")
+        return int(created)
+    return _insert_tuples_on_conflict(conn, tuples)
+
+
+def _insert_tuples_on_conflict(conn: sa.Connection, tuples: list[tuple[Any, ...]]) -> int:
+    if not tuples:
+        return 0
+    columns = ", ".join(INSERT_COLUMNS)
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        marks = ", ".join("?" for _ in INSERT_COLUMNS)
+        before = raw.total_changes  # type: ignore[union-attr]
+        raw.executemany(  # type: ignore[union-attr]
+            f"INSERT INTO class_sessions ({columns}) VALUES ({marks}) "
+            "ON CONFLICT (origin_series_id, occurrence_key) DO NOTHING",
+            [tuple(sqlite_value(v) for v in row) for row in tuples])
+        return int(raw.total_changes - before)  # type: ignore[union-attr]
+    payload = [dict(zip(INSERT_COLUMNS, row, strict=True)) for row in tuples]
+    created = 0
+    for part in slices(payload, INSERT_BATCH):
+        created += conn.execute(sa.insert(sessions_t).values(part)).rowcount
+    return created
+
+
+def copy_rows(cur: Any, table: str, columns: str, tuples: list[tuple[Any, ...]]) -> None:
+    """Binary ``COPY`` of ``tuples`` into ``table`` (PostgreSQL, psycopg 3)."""
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(list(COPY_TYPES))
+        for row in tuples:
+            copy.write_row(row)
+
+
+def sqlite_value(value: Any) -> Any:
+    """What SQLAlchemy would store on SQLite: naive UTC text for instants, 0/1 for booleans."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def update_sessions(conn: sa.Connection, *,
+                    rows: Sequence[tuple[SeriesIdentity, Update]], run_id: str) -> int:
+    """Rewrite generator-owned attributes of unprotected rows. Returns rows updated.
+
+    Protection is checked in the statement itself: a row booked, detached or
+    cancelled since it was read is not touched.
+    """
+    if not rows:
+        return 0
+    stamp = utcnow()
+    stmt = (
+        sa.update(sessions_t)
+        .where(sessions_t.c.id == sa.bindparam("row_id"), UNPROTECTED)
+        .values({
+            name: sa.bindparam(f"v_{name}") for name in (
+                "branch_id", "title", "instructor", "room", "capacity", "timezone",
+                "starts_at", "ends_at", "config_hash", "run_id", "updated_at")
+        })
+    )
+    params = []
+    for ident, update in rows:
+        values = _session_row(update.values)
+        values.pop("occurrence_key")
+        values.update(config_hash=ident.config_hash, run_id=run_id, updated_at=stamp)
+        params.append({"row_id": update.id, **{f"v_{k}": v for k, v in values.items()}})
+    return conn.execute(stmt, params).rowcount
+
+
+def delete_sessions(conn: sa.Connection, *, ids: Sequence[int]) -> int:
+    """Delete unprotected rows by id. Returns rows deleted."""
+    deleted = 0
+    for part in slices(list(ids), 5000):
+        deleted += conn.execute(
+            sa.delete(sessions_t).where(sessions_t.c.id.in_(part), UNPROTECTED)).rowcount
+    return deleted
+

@@ -1,0 +1,111 @@
+"""The tables the repository reads and writes, and what every query of it shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from seriesgen_pipeline.core.errors import UnreadableValueError
+from seriesgen_pipeline.persistence.models import (
+    Branch,
+    ClassSeries,
+    ClassSession,
+    GenerationLog,
+    GenerationState,
+    Notification,
+    SchedulingConfig,
+    SeriesConflict,
+    SeriesSnapshot,
+)
+
+series_t = ClassSeries.__table__
+
+
+sessions_t = ClassSession.__table__
+
+
+configs_t = SchedulingConfig.__table__
+
+
+branches_t = Branch.__table__
+
+
+log_t = GenerationLog.__table__
+
+
+snapshots_t = SeriesSnapshot.__table__
+
+
+conflicts_t = SeriesConflict.__table__
+
+
+notifications_t = Notification.__table__
+
+
+state_t = GenerationState.__table__
+
+
+# Rows per INSERT statement: well under SQLite's 32,766 bound parameters.
+INSERT_BATCH = 1000
+
+
+UNPROTECTED = sa.and_(
+    sessions_t.c.detached == sa.false(),
+    sessions_t.c.booked_count == 0,
+    sessions_t.c.status == "scheduled",
+)
+"""A session the generator may still change: not detached, not booked, scheduled."""
+
+
+def utcnow() -> datetime:
+    """The wall clock, for audit columns (``created_at``, ``updated_at``)."""
+    return datetime.now(UTC)
+
+
+def uncoerced(column: Any) -> Any:
+    """``column`` as the driver returns it, without SQLAlchemy's result conversion."""
+    return sa.type_coerce(column, sa.types.NullType()).label(column.name)
+
+
+def raw_columns(conn: sa.Connection, columns: Iterable[Any]) -> list[Any]:
+    """``columns`` as the driver returns them, without SQLAlchemy's result conversions.
+
+    A conversion that fails (a date that does not exist, JSON that does not parse)
+    would fail the whole result; read raw, each value is checked on its own by its
+    ``core.readers`` reader. Dates are read as text on PostgreSQL too, where the
+    driver rejects some stored values (``infinity``) that the server accepts.
+    """
+    out: list[Any] = []
+    for column in columns:
+        if isinstance(column.type, sa.Date) and conn.dialect.name == "postgresql":
+            out.append(sa.cast(column, sa.Text).label(column.name))
+        elif isinstance(column.type, sa.Date | sa.DateTime | sa.JSON | sa.types.TypeDecorator
+                        | sa.Boolean):
+            out.append(uncoerced(column))
+        else:
+            out.append(column)
+    return out
+
+
+class UnreadableRowError(Exception):
+    """A row that one series depends on holds a value that cannot be read.
+
+    Attributes:
+        series_id: the series that fails.
+        error: the value, its row, table and column, for the series' error.
+    """
+
+    def __init__(self, series_id: int, error: UnreadableValueError) -> None:
+        self.series_id = series_id
+        self.error = error
+        super().__init__(str(error))
+
+
+def slices(items: list[Any], size: int) -> Iterable[list[Any]]:
+    """``items`` in consecutive lists of at most ``size`` (for bounded ``IN (...)`` lists)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
