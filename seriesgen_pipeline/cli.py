@@ -39,6 +39,7 @@ from seriesgen_pipeline.persistence.db import (
 )
 from seriesgen_pipeline.service.reporting import configure_logging
 from seriesgen_pipeline.service.settings import Settings, parse_now
+from seriesgen_pipeline.service.text_table import text_table
 
 log = logging.getLogger("seriesgen.cli")
 DEMO_NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -295,10 +296,7 @@ def _generate(engine: sa.Engine, settings: Settings, args: argparse.Namespace) -
     if args.format == "json":
         print(json.dumps(document, indent=2, default=str))
     else:
-        rows = [[s["key"], s["status"], s["created"], s["updated"], s["deleted"], s["protected"],
-                 s.get("error") or ""] for s in document["series"]]
-        print(_table(["series", "status", "created", "updated", "deleted", "protected", "error"],
-                     rows))
+        print(_series_table(document["series"]))
         print(_totals_line(document["totals"], document["duration_ms"])
               + (" (dry run: nothing written)" if args.dry_run else ""))
     if document.get("interrupted"):
@@ -354,7 +352,7 @@ def _sessions(engine: sa.Engine, args: argparse.Namespace) -> int:
     else:
         columns = ["series_key", "occurrence_key", "local_start", "starts_at", "room",
                    "instructor", "capacity", "status", "booked_count"]
-        print(_table(columns, [[d[c] for c in columns] for d in docs]))
+        print(text_table(columns, [[d[c] for c in columns] for d in docs]))
         print(f"{len(docs)} session(s)")
     return _report_unreadable(found.unreadable)
 
@@ -366,7 +364,7 @@ def _conflicts(engine: sa.Engine, fmt: str) -> int:
     if fmt == "json":
         print(json.dumps(docs, indent=2))
     else:
-        print(_table(["series", "severity", "code", "dates", "message"],
+        print(text_table(["series", "severity", "code", "dates", "message"],
                      [[d["series_key"], d["severity"], d["code"], ",".join(d["dates"][:3]),
                        d["message"]] for d in docs]))
         print(f"{len(docs)} conflict(s)")
@@ -383,7 +381,7 @@ def _stats(engine: sa.Engine, args: argparse.Namespace) -> int:
     else:
         columns = ["day", "branch", "runs", "series_runs", "created", "updated", "deleted",
                    "failures", "p50_ms", "p95_ms"]
-        print(_table(columns, [[r[c] for c in columns] for r in records]))
+        print(text_table(columns, [[r[c] for c in columns] for r in records]))
     return _report_unreadable(unreadable)
 
 
@@ -405,9 +403,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     report = run_generation(engine, settings, keys=None, now=now)
     print(f"generation as of {format_instant(now)} through Dagster "
           f"(run {', '.join(report.run_ids)}):")
-    print(_table(["series", "status", "created", "updated", "deleted", "protected", "error"],
-                 [[s["key"], s["status"], s["created"], s["updated"], s["deleted"],
-                   s["protected"], s["error"] or ""] for s in report.series]))
+    print(_series_table(report.series))
     print(_totals_line(report.totals(), report.duration_ms))
     with engine.connect() as conn:
         conflicts = listing.list_conflicts(conn).documents
@@ -417,13 +413,15 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in header]] + [[("" if c is None else str(c)) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+
+_SERIES_COLUMNS = ("series", "status", "created", "updated", "deleted", "protected", "error")
+
+
+def _series_table(series: list[dict[str, Any]]) -> str:
+    """What a generation did, a row per series."""
+    return text_table(_SERIES_COLUMNS, [[s["key"], s["status"], s["created"], s["updated"],
+                                         s["deleted"], s["protected"], s.get("error") or ""]
+                                        for s in series])
 
 
 if __name__ == "__main__":
