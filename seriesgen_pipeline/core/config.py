@@ -22,20 +22,17 @@ from seriesgen_pipeline.core.errors import (
     SeriesDefinitionError,
     UnreadableValueError,
 )
+from seriesgen_pipeline.core.jsonable import json_fields
+from seriesgen_pipeline.core.limits import (
+    CAPACITY,
+    DURATION_MINUTES,
+    GRACE_DAYS,
+    HORIZON_DAYS,
+    IntRange,
+)
 from seriesgen_pipeline.core.timezones import load_zone
 
 SCOPES = ("series", "branch", "base")
-CONFIG_FIELDS = (
-    "horizon_days",
-    "timezone",
-    "default_duration_minutes",
-    "default_capacity",
-    "open_time",
-    "close_time",
-    "closed_dates",
-    "generation_enabled",
-    "cleanup_grace_days",
-)
 
 
 @dataclass(frozen=True)
@@ -61,15 +58,11 @@ class ConfigValues:
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (dates as ISO strings)."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name == "unreadable":
-                continue
-            value = getattr(self, f.name)
-            if f.name == "closed_dates" and value is not None:
-                value = [d.isoformat() for d in value]
-            out[f.name] = value
-        return out
+        return json_fields(self, skip=("unreadable",))
+
+
+CONFIG_FIELDS = tuple(f.name for f in fields(ConfigValues) if f.name != "unreadable")
+"""The configuration fields, in the order the data file and the messages list them."""
 
 
 @dataclass(frozen=True)
@@ -90,26 +83,14 @@ class ResolvedConfig:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly values (no provenance, no hash)."""
-        return {
-            "horizon_days": self.horizon_days,
-            "timezone": self.timezone,
-            "default_duration_minutes": self.default_duration_minutes,
-            "default_capacity": self.default_capacity,
-            "open_time": self.open_time.strftime("%H:%M"),
-            "close_time": self.close_time.strftime("%H:%M"),
-            "closed_dates": sorted(d.isoformat() for d in self.closed_dates),
-            "generation_enabled": self.generation_enabled,
-            "cleanup_grace_days": self.cleanup_grace_days,
-        }
+        return json_fields(self, skip=("provenance", "config_hash"))
 
 
-# end_date + cleanup_grace_days must remain a date (Python's dates end in 9999).
-GRACE_DAYS_MAX = 36_500
-_RANGES: dict[str, tuple[int, int | None]] = {
-    "horizon_days": (1, 730),
-    "default_duration_minutes": (1, 1440),
-    "default_capacity": (0, None),
-    "cleanup_grace_days": (0, GRACE_DAYS_MAX),
+_RANGES: dict[str, IntRange] = {
+    "horizon_days": HORIZON_DAYS,
+    "default_duration_minutes": DURATION_MINUTES,
+    "default_capacity": CAPACITY,
+    "cleanup_grace_days": GRACE_DAYS,
 }
 
 
@@ -118,18 +99,18 @@ def validate_field(name: str, value: Any, scope: str) -> None:
     if value is None:
         return
     if name in _RANGES:
-        low, high = _RANGES[name]
+        allowed = _RANGES[name]
         if isinstance(value, bool) or not isinstance(value, int):
             raise SeriesDefinitionError(
                 "INVALID_CONFIG", f"{name} must be an integer, not {value!r}",
                 field=name, scope=scope,
             )
-        if value < low or (high is not None and value > high):
-            bounds = f"{low}..{high}" if high is not None else f">= {low}"
-            code = ("NON_POSITIVE_DURATION" if name == "default_duration_minutes" and value < 1
+        if value not in allowed:
+            code = ("NON_POSITIVE_DURATION"
+                    if name == "default_duration_minutes" and value < allowed.low
                     else "INVALID_CONFIG")
             raise SeriesDefinitionError(
-                code, f"{name} is {value}, must be {bounds}", field=name, scope=scope,
+                code, f"{name} is {value}, must be {allowed}", field=name, scope=scope,
             )
     elif name == "timezone":
         load_zone(value, scope=scope)

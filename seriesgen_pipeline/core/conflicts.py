@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from seriesgen_pipeline.core.jsonable import json_fields
+
 ERROR = "ERROR"
 WARN = "WARN"
 
@@ -66,15 +68,8 @@ class Conflict:
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return {
-            "series_key": self.series_key,
-            "code": self.code,
-            "severity": self.severity,
-            "message": self.message,
-            "dates": [d.isoformat() for d in self.dates],
-            "details": self.details,
-        }
+        """JSON-friendly form (dates as ISO strings)."""
+        return json_fields(self)
 
 
 @dataclass(frozen=True)

@@ -61,11 +61,11 @@ from yaml.constructor import SafeConstructor
 from seriesgen_pipeline.core.clock import parse_hhmm
 from seriesgen_pipeline.core.config import (
     CONFIG_FIELDS,
-    GRACE_DAYS_MAX,
     ConfigValues,
     validate_field,
 )
 from seriesgen_pipeline.core.errors import DataFileError, SeriesDefinitionError
+from seriesgen_pipeline.core.limits import GRACE_DAYS
 from seriesgen_pipeline.core.recurrence import parse_rule
 
 try:  # libyaml's parser is an order of magnitude faster on large files
@@ -539,7 +539,7 @@ def _config_value(name: str, value: Any, *, scope: str) -> Any:
     """One configuration field: its type here, its range by ``validate_field``."""
     if name in ("horizon_days", "default_duration_minutes", "default_capacity",
                 "cleanup_grace_days"):
-        _integer(value, high=GRACE_DAYS_MAX if name == "cleanup_grace_days" else None)
+        _integer(value, high=GRACE_DAYS.high if name == "cleanup_grace_days" else None)
     elif name == "timezone":
         _text(value, max_length=64)
     elif name in ("open_time", "close_time"):

@@ -11,6 +11,8 @@ from typing import Any
 from seriesgen_pipeline.core.clock import parse_hhmm
 from seriesgen_pipeline.core.config import ResolvedConfig
 from seriesgen_pipeline.core.errors import SeriesDefinitionError
+from seriesgen_pipeline.core.jsonable import json_fields
+from seriesgen_pipeline.core.limits import CAPACITY, DURATION_MINUTES
 from seriesgen_pipeline.core.recurrence import RecurrenceRule, parse_rule
 
 
@@ -34,23 +36,10 @@ class SeriesSpec:
     version: int = 1
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly content (dates as ISO strings)."""
-        return {
-            "id": self.id,
-            "key": self.key,
-            "branch_id": self.branch_id,
-            "title": self.title,
-            "instructor": self.instructor,
-            "room": self.room,
-            "capacity": self.capacity,
-            "recurrence": self.recurrence,
-            "start_time": self.start_time,
-            "duration_minutes": self.duration_minutes,
-            "start_date": self.start_date.isoformat(),
-            "end_date": self.end_date.isoformat() if self.end_date else None,
-            "exdates": sorted(d.isoformat() for d in self.exdates),
-            "version": self.version,
-        }
+        """JSON-friendly content (dates as ISO strings, ``exdates`` sorted)."""
+        content = json_fields(self)
+        content["exdates"].sort()
+        return content
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SeriesSpec:
@@ -117,19 +106,20 @@ def validate_series(spec: SeriesSpec, config: ResolvedConfig) -> ValidSeries:
     else:
         duration, scope = config.default_duration_minutes, config.provenance.get(
             "default_duration_minutes", "base")
-    if isinstance(duration, bool) or not isinstance(duration, int) or not 1 <= duration <= 1440:
+    if isinstance(duration, bool) or not isinstance(duration, int) or (
+            duration not in DURATION_MINUTES):
         raise SeriesDefinitionError(
             "NON_POSITIVE_DURATION",
             f"duration is {duration!r} minutes",
             field="duration_minutes" if scope == "series" else "default_duration_minutes",
             scope=scope,
-            hint="set a duration of 1..1440 minutes",
+            hint=f"set a duration of {DURATION_MINUTES} minutes",
         )
     capacity = spec.capacity if spec.capacity is not None else config.default_capacity
-    if capacity < 0:
+    if capacity not in CAPACITY:
         raise SeriesDefinitionError(
             "INVALID_CAPACITY", f"capacity is {capacity}", field="capacity", scope="series",
-            hint="set a capacity of 0 or more",
+            hint=f"set a capacity of {CAPACITY.low} or more",
         )
     return ValidSeries(spec=spec, config=config, rule=rule, duration_minutes=duration,
                        capacity=capacity)

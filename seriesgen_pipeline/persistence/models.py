@@ -12,6 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from seriesgen_pipeline.core.limits import (
+    BRANCH_ID_LENGTH,
+    KEY_LENGTH,
+    RULE_LENGTH,
+    TEXT_LENGTH,
+    TIME_OF_DAY_LENGTH,
+    TIMEZONE_LENGTH,
+)
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """An aware UTC instant on every backend (SQLite stores it naive, in UTC)."""
@@ -62,8 +71,8 @@ class Base(DeclarativeBase):
 class Branch(Base):
     __tablename__ = "branches"
 
-    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(200))
+    id: Mapped[str] = mapped_column(sa.String(BRANCH_ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH))
 
 
 class SchedulingConfig(Base):
@@ -83,14 +92,14 @@ class SchedulingConfig(Base):
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     scope: Mapped[str] = mapped_column(sa.String(16))
-    branch_id: Mapped[str | None] = mapped_column(sa.String(64))
+    branch_id: Mapped[str | None] = mapped_column(sa.String(BRANCH_ID_LENGTH))
     series_id: Mapped[int | None] = mapped_column(sa.Integer)
     horizon_days: Mapped[int | None] = mapped_column(sa.Integer)
-    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    timezone: Mapped[str | None] = mapped_column(sa.String(TIMEZONE_LENGTH))
     default_duration_minutes: Mapped[int | None] = mapped_column(sa.Integer)
     default_capacity: Mapped[int | None] = mapped_column(sa.Integer)
-    open_time: Mapped[str | None] = mapped_column(sa.String(5))
-    close_time: Mapped[str | None] = mapped_column(sa.String(5))
+    open_time: Mapped[str | None] = mapped_column(sa.String(TIME_OF_DAY_LENGTH))
+    close_time: Mapped[str | None] = mapped_column(sa.String(TIME_OF_DAY_LENGTH))
     closed_dates: Mapped[list[date] | None] = mapped_column(DateList)
     generation_enabled: Mapped[bool | None] = mapped_column(sa.Boolean)
     cleanup_grace_days: Mapped[int | None] = mapped_column(sa.Integer)
@@ -103,14 +112,14 @@ class ClassSeries(Base):
     __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's own idiom
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
-    branch_id: Mapped[str] = mapped_column(sa.String(64))
-    title: Mapped[str] = mapped_column(sa.String(200))
-    instructor: Mapped[str | None] = mapped_column(sa.String(200))
-    room: Mapped[str | None] = mapped_column(sa.String(200))
+    key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH), unique=True)
+    branch_id: Mapped[str] = mapped_column(sa.String(BRANCH_ID_LENGTH))
+    title: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH))
+    instructor: Mapped[str | None] = mapped_column(sa.String(TEXT_LENGTH))
+    room: Mapped[str | None] = mapped_column(sa.String(TEXT_LENGTH))
     capacity: Mapped[int | None] = mapped_column(sa.Integer)
-    recurrence: Mapped[str] = mapped_column(sa.String(500))
-    start_time: Mapped[str] = mapped_column(sa.String(5))
+    recurrence: Mapped[str] = mapped_column(sa.String(RULE_LENGTH))
+    start_time: Mapped[str] = mapped_column(sa.String(TIME_OF_DAY_LENGTH))
     duration_minutes: Mapped[int | None] = mapped_column(sa.Integer)
     start_date: Mapped[date] = mapped_column(sa.Date)
     end_date: Mapped[date | None] = mapped_column(sa.Date)
@@ -137,14 +146,14 @@ class ClassSession(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     series_id: Mapped[int | None] = mapped_column(sa.Integer)
     origin_series_id: Mapped[int] = mapped_column(sa.Integer)
-    series_key: Mapped[str] = mapped_column(sa.String(200))
+    series_key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH))
     occurrence_key: Mapped[str] = mapped_column(sa.String(10))
-    branch_id: Mapped[str] = mapped_column(sa.String(64))
-    title: Mapped[str] = mapped_column(sa.String(200))
-    instructor: Mapped[str | None] = mapped_column(sa.String(200))
-    room: Mapped[str | None] = mapped_column(sa.String(200))
+    branch_id: Mapped[str] = mapped_column(sa.String(BRANCH_ID_LENGTH))
+    title: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH))
+    instructor: Mapped[str | None] = mapped_column(sa.String(TEXT_LENGTH))
+    room: Mapped[str | None] = mapped_column(sa.String(TEXT_LENGTH))
     capacity: Mapped[int] = mapped_column(sa.Integer)
-    timezone: Mapped[str] = mapped_column(sa.String(64))
+    timezone: Mapped[str] = mapped_column(sa.String(TIMEZONE_LENGTH))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(
@@ -168,7 +177,7 @@ class Notification(Base):
     recipient: Mapped[str] = mapped_column(sa.String(320))
     kind: Mapped[str] = mapped_column(sa.String(64))
     severity: Mapped[str] = mapped_column(sa.String(16))
-    series_key: Mapped[str | None] = mapped_column(sa.String(200))
+    series_key: Mapped[str | None] = mapped_column(sa.String(KEY_LENGTH))
     code: Mapped[str] = mapped_column(sa.String(64))
     message: Mapped[str] = mapped_column(sa.Text)
     details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
@@ -185,7 +194,7 @@ class GenerationLog(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(sa.String(64))
-    series_key: Mapped[str] = mapped_column(sa.String(200))
+    series_key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH))
     status: Mapped[str] = mapped_column(sa.String(16))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -211,7 +220,7 @@ class SeriesSnapshot(Base):
     __table_args__ = (sa.Index("ix_series_snapshots_key_taken", "series_key", "taken_at"),)
 
     run_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    series_key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    series_key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH), primary_key=True)
     series_id: Mapped[int | None] = mapped_column(sa.Integer)
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
     now: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -227,7 +236,7 @@ class SeriesConflict(Base):
     __table_args__ = (sa.Index("ix_series_conflicts_series", "series_key"),)
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    series_key: Mapped[str] = mapped_column(sa.String(200))
+    series_key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH))
     code: Mapped[str] = mapped_column(sa.String(64))
     severity: Mapped[str] = mapped_column(sa.String(16))
     message: Mapped[str] = mapped_column(sa.Text)
