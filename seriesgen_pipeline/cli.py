@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -38,7 +37,7 @@ from seriesgen_pipeline.persistence.db import (
     upgrade_database,
 )
 from seriesgen_pipeline.service.reporting import configure_logging
-from seriesgen_pipeline.service.settings import Settings, parse_now
+from seriesgen_pipeline.service.settings import Diagnostics, Settings, parse_now
 from seriesgen_pipeline.service.text_table import text_table
 
 log = logging.getLogger("seriesgen.cli")
@@ -127,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     args.database_url = getattr(args, "database_url", None)
-    url = args.database_url or os.environ.get("SERIESGEN_DATABASE_URL")
+    url = args.database_url or Diagnostics.from_env().database_url
     try:
         with _terminate_as_interrupt():
             settings = Settings.from_env(database_url=args.database_url)
@@ -166,7 +165,7 @@ def error_report(exc: BaseException, url: str | None) -> tuple[int, str]:
     if isinstance(exc, OSError):
         return 2, f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": ")
     log.debug("unexpected error", exc_info=exc)
-    if os.environ.get("SERIESGEN_DEBUG") == "1":
+    if Diagnostics.from_env().debug:
         import traceback
 
         traceback.print_exception(exc, file=sys.stderr)

@@ -2,13 +2,11 @@
 
 The schedule's cron and time zone, and the number of series per run of the
 schedule and the sensor, can be changed with ``SERIESGEN_SCHEDULE_CRON``,
-``SERIESGEN_SCHEDULE_TIMEZONE`` and ``SERIESGEN_RUN_CHUNK``, read once when the
-code location loads.
+``SERIESGEN_SCHEDULE_TIMEZONE`` and ``SERIESGEN_RUN_CHUNK`` (``service.settings``),
+read once when the code location loads.
 """
 
 from __future__ import annotations
-
-import os
 
 import dagster as dg
 
@@ -16,17 +14,18 @@ from seriesgen_pipeline.defs.assets import generation_report, series_generation
 from seriesgen_pipeline.defs.recovery import failed_run_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import generation_job
-from seriesgen_pipeline.defs.schedules import (
-    DEFAULT_CHUNK,
-    DEFAULT_CRON,
-    DEFAULT_TIMEZONE,
-    build_nightly_schedule,
-)
+from seriesgen_pipeline.defs.schedules import build_nightly_schedule
 from seriesgen_pipeline.defs.sensors import build_change_sensor
+from seriesgen_pipeline.service.settings import (
+    DEFAULT_CRON,
+    DEFAULT_RUN_CHUNK,
+    DEFAULT_TIMEZONE,
+    Settings,
+)
 
 
 def build_definitions(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE,
-                      chunk_size: int = DEFAULT_CHUNK,
+                      chunk_size: int = DEFAULT_RUN_CHUNK,
                       resource: SeriesgenResource | None = None) -> dg.Definitions:
     """All of seriesgen's Dagster objects."""
     return dg.Definitions(
@@ -42,11 +41,9 @@ def build_definitions(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZ
 
 
 def _from_environment() -> dg.Definitions:
-    return build_definitions(
-        cron=os.environ.get("SERIESGEN_SCHEDULE_CRON") or DEFAULT_CRON,
-        timezone=os.environ.get("SERIESGEN_SCHEDULE_TIMEZONE") or DEFAULT_TIMEZONE,
-        chunk_size=int(os.environ.get("SERIESGEN_RUN_CHUNK") or DEFAULT_CHUNK),
-    )
+    settings = Settings.from_env()
+    return build_definitions(cron=settings.schedule_cron, timezone=settings.schedule_timezone,
+                             chunk_size=settings.run_chunk)
 
 
 defs = _from_environment()

@@ -25,7 +25,7 @@ import dagster as dg
 from seriesgen_pipeline.core import conflicts as c
 from seriesgen_pipeline.defs.events import mark_failed, record_materializations
 from seriesgen_pipeline.defs.monitoring import worker_heartbeat
-from seriesgen_pipeline.defs.partitions import DEFAULT_RUN_CHUNK, class_series_partitions
+from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.service import engine as eng
 from seriesgen_pipeline.service.reporting import (
@@ -34,7 +34,7 @@ from seriesgen_pipeline.service.reporting import (
     series_fields,
     totals,
 )
-from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE
+from seriesgen_pipeline.service.settings import DEFAULT_RUN_CHUNK, SAFEGUARD_MESSAGE
 
 RESOLVED = dg.AssetKey("resolved_series_config")
 SESSIONS = dg.AssetKey("class_sessions")

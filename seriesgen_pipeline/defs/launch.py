@@ -28,8 +28,6 @@ from seriesgen_pipeline.defs.runs import contiguous_ranges, range_tags
 from seriesgen_pipeline.persistence import repository as repo
 from seriesgen_pipeline.service.settings import Settings
 
-CLI_RUN_CHUNK = 5000
-
 
 @dataclass
 class GenerationReport:
@@ -59,14 +57,14 @@ class GenerationReport:
         return out
 
 
-def open_instance() -> dg.DagsterInstance:
+def open_instance(settings: Settings | None = None) -> dg.DagsterInstance:
     """The instance under ``DAGSTER_HOME``, or an ephemeral one when it is unset.
 
     Creating the instance migrates its storage; processes starting at once on a new
     ``DAGSTER_HOME`` take turns (a file lock), and a storage problem is reported as
     the instance's, not the application database's.
     """
-    home = os.environ.get("DAGSTER_HOME")
+    home = (settings or Settings.from_env()).dagster_home
     if not home:
         return dg.DagsterInstance.ephemeral()
     if not os.path.isabs(home):  # checked before anything is created under it
@@ -103,8 +101,8 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
     started = time.perf_counter()
     with engine.connect() as conn:
         all_keys = repo.series_keys(conn)
-    instance = instance or open_instance()
-    home = os.environ.get("DAGSTER_HOME")
+    instance = instance or open_instance(settings)
+    home = settings.dagster_home
     if home and not instance.is_ephemeral:
         with _home_lock(home):
             order = sync_partitions(instance, all_keys)
@@ -120,7 +118,7 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
     run_ids: list[str] = []
     failures: dict[str, str] = {}
     interrupted_run: str | None = None
-    for first, last in contiguous_ranges(order, wanted, max_size=CLI_RUN_CHUNK):
+    for first, last in contiguous_ranges(order, wanted, max_size=settings.run_chunk):
         run_id = str(uuid.uuid4())
         run_ids.append(run_id)
         try:

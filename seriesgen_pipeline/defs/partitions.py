@@ -8,12 +8,6 @@ import sqlalchemy as sa
 
 class_series_partitions = dg.DynamicPartitionsDefinition(name="class_series")
 
-# Series per ranged run of the schedule, the sensor and a UI backfill
-# (``SERIESGEN_RUN_CHUNK``). A run costs a few seconds of queueing and start-up
-# whatever its size, so at 10,000 series four runs of 2,500 finish a warm night in a
-# third of the time twenty runs of 500 take (docs/performance.md, "Production path").
-DEFAULT_RUN_CHUNK = 2500
-
 
 def sync_partitions(instance: dg.DagsterInstance, series_keys: Sequence[str]) -> list[str]:
     """Add partitions of new series, remove those of deleted ones; returns the order.

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
 
-from seriesgen_pipeline.core.errors import SettingsError
 from seriesgen_pipeline.persistence.db import create_db_engine
 from seriesgen_pipeline.service.engine import EngineSettings
 from seriesgen_pipeline.service.settings import Settings, parse_now
@@ -41,10 +38,10 @@ class SeriesgenResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         """Chunk and batch sizes: resource config, else ``SERIESGEN_CHUNK_ROWS`` /
         ``SERIESGEN_BATCH_SERIES``, else the defaults."""
         default = EngineSettings()
+        settings = self.settings()
         return EngineSettings(
-            chunk_rows=self.chunk_rows or _env_int("SERIESGEN_CHUNK_ROWS", default.chunk_rows),
-            batch_series=self.batch_series
-            or _env_int("SERIESGEN_BATCH_SERIES", default.batch_series),
+            chunk_rows=self.chunk_rows or settings.chunk_rows or default.chunk_rows,
+            batch_series=self.batch_series or settings.batch_series or default.batch_series,
         )
 
     def engine(self) -> sa.Engine:
@@ -58,11 +55,3 @@ class SeriesgenResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             self._engine.dispose()
             self._engine = None
 
-
-def _env_int(name: str, default: int) -> int:
-    text = os.environ.get(name)
-    if not text:
-        return default
-    if not text.isdigit() or int(text) < 1:
-        raise SettingsError(f"{name}={text!r} must be a positive integer")
-    return int(text)

@@ -3,26 +3,27 @@
 
 import dagster as dg
 
-from seriesgen_pipeline.defs.partitions import DEFAULT_RUN_CHUNK, class_series_partitions
+from seriesgen_pipeline.defs.partitions import class_series_partitions
+from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import contiguous_ranges, generation_job, range_request
-from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE, Settings
-
-DEFAULT_CRON = "0 2 * * *"
-DEFAULT_TIMEZONE = "UTC"
-DEFAULT_CHUNK = DEFAULT_RUN_CHUNK
+from seriesgen_pipeline.service.settings import (
+    DEFAULT_CRON,
+    DEFAULT_RUN_CHUNK,
+    DEFAULT_TIMEZONE,
+    SAFEGUARD_MESSAGE,
+)
 
 
 def build_nightly_schedule(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE,
-                           chunk_size: int = DEFAULT_CHUNK) -> dg.ScheduleDefinition:
+                           chunk_size: int = DEFAULT_RUN_CHUNK) -> dg.ScheduleDefinition:
     """The nightly schedule: one ranged run request per ``chunk_size`` partitions."""
 
     @dg.schedule(name="nightly_generation", cron_schedule=cron, execution_timezone=timezone,
                  job=generation_job, default_status=dg.DefaultScheduleStatus.RUNNING,
                  description="Materializes every class series partition, in ranged runs.")
-    def nightly_generation(context: dg.ScheduleEvaluationContext
+    def nightly_generation(context: dg.ScheduleEvaluationContext, seriesgen: SeriesgenResource
                            ) -> list[dg.RunRequest] | dg.SkipReason:
-        settings = Settings.from_env()
-        if not settings.writes_allowed:
+        if not seriesgen.settings().writes_allowed:
             return dg.SkipReason(SAFEGUARD_MESSAGE)
         keys = class_series_partitions.get_partition_keys(
             dynamic_partitions_store=context.instance)

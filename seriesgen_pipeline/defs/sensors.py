@@ -32,9 +32,8 @@ import dagster as dg
 from seriesgen_pipeline.defs.partitions import class_series_partitions, sync_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import covering_ranges, generation_job, range_request
-from seriesgen_pipeline.defs.schedules import DEFAULT_CHUNK
 from seriesgen_pipeline.service.engine import current_fingerprints
-from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE
+from seriesgen_pipeline.service.settings import DEFAULT_RUN_CHUNK, SAFEGUARD_MESSAGE
 
 # Cursor text of the current format starts with this; base64 never holds ':'.
 _CURSOR_V2 = "2:"
@@ -92,7 +91,7 @@ def change_run_key(first: str, last: str, sequence: int) -> str:
     return f"change:{first}..{last}:{sequence}"
 
 
-def build_change_sensor(*, chunk_size: int = DEFAULT_CHUNK) -> dg.SensorDefinition:
+def build_change_sensor(*, chunk_size: int = DEFAULT_RUN_CHUNK) -> dg.SensorDefinition:
     """The change sensor: one ranged run request per block of up to ``chunk_size``
     contiguous changed partitions (``SERIESGEN_RUN_CHUNK``, as the schedule)."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -150,7 +149,3 @@ def schema_is_current(engine: sa.Engine) -> bool:
         head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
     return current == head
 
-
-def database_url_from_env() -> str:
-    """``SERIESGEN_DATABASE_URL`` or the default SQLite file."""
-    return os.environ.get("SERIESGEN_DATABASE_URL") or DEFAULT_DATABASE_URL

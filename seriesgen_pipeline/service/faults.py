@@ -23,6 +23,8 @@ import signal
 import time
 from collections import Counter
 
+from seriesgen_pipeline.service.settings import Diagnostics
+
 _hits: Counter[str] = Counter()
 
 
@@ -32,7 +34,7 @@ class InjectedFault(RuntimeError):
 
 def fault_point(name: str) -> None:
     """Die here if ``SERIESGEN_FAULT`` says so."""
-    wanted = os.environ.get("SERIESGEN_FAULT")
+    wanted = Diagnostics.from_env().fault
     if not wanted:
         return
     point, _, nth = wanted.partition(":")

@@ -57,12 +57,12 @@ from seriesgen_pipeline.core.datafile import (
     missing_base_fields,
     parse_data_file,
 )
-from seriesgen_pipeline.core.errors import DataFileError, SettingsError
+from seriesgen_pipeline.core.errors import DataFileError
 from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.service.settings import Settings
 
 log = logging.getLogger("seriesgen.loading")
 
-MAX_BYTES_VARIABLE = "SERIESGEN_MAX_DATA_FILE_BYTES"
 
 
 @dataclass
@@ -81,24 +81,14 @@ class LoadSummary:
         return asdict(self)
 
 
-def data_file_limits(environ: Mapping[str, str] | None = None) -> DataFileLimits:
+def data_file_limits(settings: Settings | None = None) -> DataFileLimits:
     """The limits of a data file, with ``SERIESGEN_MAX_DATA_FILE_BYTES`` when set.
 
     Raises:
-        SettingsError: the variable is not a positive whole number of bytes.
+        SettingsError: (settings read here) a variable is not valid.
     """
-    env = os.environ if environ is None else environ
-    text = (env.get(MAX_BYTES_VARIABLE) or "").strip()
-    if not text:
-        return DataFileLimits()
-    try:
-        max_bytes = int(text)
-    except ValueError:
-        max_bytes = 0
-    if max_bytes < 1:
-        raise SettingsError(f"{MAX_BYTES_VARIABLE}={text[:40]!r} is not a positive whole "
-                            "number of bytes (e.g. 50000000 for 50 MB)")
-    return DataFileLimits(max_bytes=max_bytes)
+    max_bytes = (settings or Settings.from_env()).max_data_file_bytes
+    return DataFileLimits() if max_bytes is None else DataFileLimits(max_bytes=max_bytes)
 
 
 def load_file(engine: sa.Engine, path: Path,

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from seriesgen_pipeline.core.clock import format_instant
 from seriesgen_pipeline.service.engine import FAILED, SeriesOutcome
+from seriesgen_pipeline.service.settings import Diagnostics
 
 log = logging.getLogger("seriesgen")
 series_log = logging.getLogger("seriesgen.series")
@@ -40,7 +40,7 @@ class _Formatter(logging.Formatter):
                                "message": record.getMessage(), **fields}, default=str)
         extra = " ".join(f"{k}={_text(v)}" for k, v in fields.items())
         line = f"{record.levelname} {record.name}: {record.getMessage()} {extra}".rstrip()
-        if record.exc_info and os.environ.get("SERIESGEN_DEBUG") == "1":
+        if record.exc_info and Diagnostics.from_env().debug:
             # Tracebacks stay out of the command's output unless asked for; Dagster's
             # own handler keeps them in the run's event log.
             line += "\n" + self.formatException(record.exc_info)
@@ -73,7 +73,7 @@ def configure_logging(level: int = logging.INFO, *, if_unset: bool = False) -> N
     """
     if if_unset and any(isinstance(h.formatter, _Formatter) for h in log.handlers):
         return
-    as_json = os.environ.get("SERIESGEN_LOG_FORMAT") == "json"
+    as_json = Diagnostics.from_env().json_logs
     for logger in (log, series_log):
         handler = _StderrHandler()
         handler.setFormatter(_Formatter(as_json))

@@ -1,4 +1,11 @@
-"""Operational settings from the environment (SPEC §7), read when asked, never at import."""
+"""Every environment variable seriesgen reads (SPEC §7), in one place, read when asked.
+
+``Settings`` is what a command or a run does (database, safeguard, clock, sizes,
+schedule); ``Diagnostics`` is how seriesgen reports itself (debug tracebacks, JSON
+logs, injected faults): it never fails, so logging works before the settings are
+checked. Nothing else in the package reads a variable of seriesgen's (``defs/internals.py``
+sets two of Dagster's own).
+"""
 
 from __future__ import annotations
 
@@ -16,24 +23,44 @@ SAFEGUARD_MESSAGE = (
     "SERIESGEN_ENV=production and ENABLE_SERIES_GENERATION is not 'true': generation is "
     "disabled in production. Set ENABLE_SERIES_GENERATION=true to allow it; nothing was written."
 )
+# A run costs a few seconds of queueing and start-up whatever its size, so at 10,000
+# series four runs of 2,500 finish a warm night in a third of the time twenty runs of
+# 500 take (docs/performance.md, "Production path").
+DEFAULT_RUN_CHUNK = 2500
+"""Series per ranged run: the schedule's, the sensor's, the CLI's and a UI backfill's."""
+DEFAULT_CRON = "0 2 * * *"
+DEFAULT_TIMEZONE = "UTC"
+MAX_BYTES_VARIABLE = "SERIESGEN_MAX_DATA_FILE_BYTES"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What seriesgen reads from its environment."""
+    """What seriesgen reads from its environment.
+
+    ``chunk_rows``, ``batch_series`` and ``max_data_file_bytes`` are None when not
+    set: their users' defaults apply.
+    """
 
     database_url: str = DEFAULT_DATABASE_URL
     environment: str = "development"
     enable_generation: bool = False
     notify_recipient: str | None = None
     now_override: datetime | None = None
+    run_chunk: int = DEFAULT_RUN_CHUNK
+    chunk_rows: int | None = None
+    batch_series: int | None = None
+    max_data_file_bytes: int | None = None
+    schedule_cron: str = DEFAULT_CRON
+    schedule_timezone: str = DEFAULT_TIMEZONE
+    dagster_home: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``environ`` (default ``os.environ``); ``overrides`` win when not None.
 
         Raises:
-            SettingsError: an unknown ``SERIESGEN_ENV`` or an unreadable ``SERIESGEN_NOW``.
+            SettingsError: an unknown ``SERIESGEN_ENV``, an unreadable ``SERIESGEN_NOW``,
+                or a size that is not a positive whole number.
         """
         env = os.environ if environ is None else environ
         environment = (env.get("SERIESGEN_ENV") or "development").strip()
@@ -48,6 +75,14 @@ class Settings:
             == "true",
             notify_recipient=(env.get("ADMIN_NOTIFY_RECIPIENT") or "").strip() or None,
             now_override=parse_now(now_text, "SERIESGEN_NOW") if now_text else None,
+            run_chunk=_positive(env, "SERIESGEN_RUN_CHUNK") or DEFAULT_RUN_CHUNK,
+            chunk_rows=_positive(env, "SERIESGEN_CHUNK_ROWS"),
+            batch_series=_positive(env, "SERIESGEN_BATCH_SERIES"),
+            max_data_file_bytes=_positive(
+                env, MAX_BYTES_VARIABLE, "bytes (e.g. 50000000 for 50 MB)"),
+            schedule_cron=env.get("SERIESGEN_SCHEDULE_CRON") or DEFAULT_CRON,
+            schedule_timezone=env.get("SERIESGEN_SCHEDULE_TIMEZONE") or DEFAULT_TIMEZONE,
+            dagster_home=env.get("DAGSTER_HOME") or None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]
@@ -65,6 +100,40 @@ class Settings:
     def now(self) -> datetime:
         """``SERIESGEN_NOW`` if set, else the clock (UTC)."""
         return self.now_override or datetime.now(UTC)
+
+
+def _positive(env: Mapping[str, str], name: str, unit: str = "") -> int | None:
+    """A variable that must be a positive whole number; None when unset or empty."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        if unit:
+            raise SettingsError(f"{name}={text[:40]!r} is not a positive whole number of {unit}")
+        raise SettingsError(f"{name}={text!r} must be a positive integer")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """How seriesgen reports itself: ``SERIESGEN_DEBUG=1`` (tracebacks),
+    ``SERIESGEN_LOG_FORMAT=json`` (log lines as JSON), ``SERIESGEN_FAULT`` (a fault
+    injected at a named point, for the crash tests) and the ``SERIESGEN_DATABASE_URL``
+    whose secrets error messages mask. Read on every use; never fails."""
+
+    debug: bool = False
+    json_logs: bool = False
+    fault: str | None = None
+    database_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Diagnostics:
+        """The diagnostics switches as the environment sets them now."""
+        env = os.environ if environ is None else environ
+        return cls(debug=env.get("SERIESGEN_DEBUG") == "1",
+                   json_logs=env.get("SERIESGEN_LOG_FORMAT") == "json",
+                   fault=env.get("SERIESGEN_FAULT") or None,
+                   database_url=env.get("SERIESGEN_DATABASE_URL") or None)
 
 
 # "now" must leave room for a horizon of up to 730 days and a year of look-back.

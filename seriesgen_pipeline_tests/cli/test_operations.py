@@ -65,10 +65,11 @@ def test_safeguard_asset_schedule_and_sensor(sqlite_url, tmp_path, monkeypatch):
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "ENABLE_SERIES_GENERATION" in str(failure.event_specific_data)
-        schedule = defs.get_schedule_def("nightly_generation")
-        ctx = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 3, 2, 2, tzinfo=UTC))
-        skipped = schedule.evaluate_tick(ctx)
+        schedule = defs.resolve_schedule_def("nightly_generation")
+        with dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=datetime(2026, 3, 2, 2, tzinfo=UTC),
+                resources={"seriesgen": SeriesgenResource(database_url=sqlite_url)}) as ctx:
+            skipped = schedule.evaluate_tick(ctx)
         assert not skipped.run_requests
         assert "ENABLE_SERIES_GENERATION" in (skipped.skip_message or "")
         sensor = defs.get_sensor_def("class_series_changes")

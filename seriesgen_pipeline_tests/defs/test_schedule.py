@@ -18,6 +18,7 @@ import dagster as dg
 import pytest
 
 from seriesgen_pipeline.definitions import build_definitions
+from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import RANGE_END, RANGE_START, RANGE_TAG
 from seriesgen_pipeline_tests.defs.support import PARTITIONS, covered
 
@@ -51,9 +52,10 @@ def evaluate(instance: dg.DagsterInstance) -> ScheduleExecutionData:
     """One tick of the schedule, through the same entry point the daemon uses."""
     defs = build_definitions(chunk_size=10)
     schedule = defs.resolve_schedule_def("nightly_generation")
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=SCHEDULED,
-                                        repository_def=defs.get_repository_def())
-    return schedule.evaluate_tick(context)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=SCHEDULED,
+                                   repository_def=defs.get_repository_def(),
+                                   resources={"seriesgen": SeriesgenResource()}) as context:
+        return schedule.evaluate_tick(context)
 
 
 @pytest.mark.parametrize(("count", "sizes"), [(25, [10, 10, 5]), (21, [10, 10, 1]),
