@@ -236,63 +236,60 @@ def _outside_hours(local_start: datetime, local_end: datetime, open_time: time,
     return not closes_at_midnight and local_end.time() > close_time
 
 
+# The warnings of the DST policy, in the order they are reported: the kind of date
+# behind each (a field of ``WarnDates``), its code, its message (``str.format`` with
+# ``start``, ``zone`` and ``days``), and whether its details name the start time.
+_DST_WARNINGS = (
+    ("shifted", c.NONEXISTENT_LOCAL_TIME,
+     "{start} does not exist in {zone} on {days} (clocks go forward); those sessions start "
+     "later by the length of the gap. Move start_time out of the gap to keep the time", True),
+    ("dropped", c.SKIPPED_LOCAL_DATE,
+     "{start} on {days} does not exist in {zone}, and moving it forward by the gap lands on "
+     "another local date; the occurrence is dropped", False),
+    ("ambiguous", c.AMBIGUOUS_LOCAL_TIME,
+     "{start} happens twice in {zone} on {days} (clocks go back); the first of the two is "
+     "used. Move start_time out of the repeated hour to avoid the doubt", True),
+)
+
+
 def _warnings(series: ValidSeries, dates: WarnDates) -> tuple[c.Conflict, ...]:
+    """The warnings of a window whose dates behind them are ``dates``, in report order."""
     spec, config = series.spec, series.config
-    zone = config.timezone
-    key = spec.key
-    closed, shifted, dropped = dates.closed, dates.shifted, dates.dropped
-    ambiguous, outside = dates.ambiguous, dates.outside
     found: list[c.Conflict] = []
-    if closed:
-        found.append(c.Conflict(
-            key, c.CLOSED_DATE, c.WARN,
-            f"{len(closed)} occurrence(s) fall on closed dates and are skipped "
-            f"(closed_dates set at {config.provenance['closed_dates']} scope); "
-            "add them to the series' exdates to silence this",
-            tuple(closed), {"scope": config.provenance["closed_dates"]},
-        ))
-    if shifted:
-        found.append(c.Conflict(
-            key, c.NONEXISTENT_LOCAL_TIME, c.WARN,
-            f"{spec.start_time} does not exist in {zone} on {_days(shifted)} (clocks go "
-            "forward); those sessions start later by the length of the gap. Move start_time "
-            "out of the gap to keep the time",
-            tuple(shifted), {"timezone": zone, "start_time": spec.start_time},
-        ))
-    if dropped:
-        found.append(c.Conflict(
-            key, c.SKIPPED_LOCAL_DATE, c.WARN,
-            f"{spec.start_time} on {_days(dropped)} does not exist in {zone}, and moving it "
-            "forward by the gap lands on another local date; the occurrence is dropped",
-            tuple(dropped), {"timezone": zone},
-        ))
-    if ambiguous:
-        found.append(c.Conflict(
-            key, c.AMBIGUOUS_LOCAL_TIME, c.WARN,
-            f"{spec.start_time} happens twice in {zone} on {_days(ambiguous)} (clocks go "
-            "back); the first of the two is used. Move start_time out of the repeated hour "
-            "to avoid the doubt",
-            tuple(ambiguous), {"timezone": zone, "start_time": spec.start_time},
-        ))
-    if outside:
-        found.append(c.Conflict(
-            key, c.OUTSIDE_BUSINESS_HOURS, c.WARN,
-            f"sessions at {spec.start_time} for {series.duration_minutes} min fall outside "
-            f"business hours {config.open_time:%H:%M}-{config.close_time:%H:%M} (open_time "
-            f"set at {config.provenance['open_time']} scope, close_time at "
-            f"{config.provenance['close_time']} scope); change start_time or the hours",
-            (), {"dates": [d.isoformat() for d in outside],
-                 "open_time": f"{config.open_time:%H:%M}",
-                 "close_time": f"{config.close_time:%H:%M}"},
-        ))
+
+    def warn(code: str, message: str, days: tuple[date, ...] = (),
+             details: dict[str, Any] | None = None) -> None:
+        found.append(c.Conflict(spec.key, code, c.WARN, message, days, details or {}))
+
+    if dates.closed:
+        scope = config.provenance["closed_dates"]
+        warn(c.CLOSED_DATE, f"{len(dates.closed)} occurrence(s) fall on closed dates and are "
+             f"skipped (closed_dates set at {scope} scope); add them to the series' exdates "
+             "to silence this", tuple(dates.closed), {"scope": scope})
+    for kind, code, message, names_start in _DST_WARNINGS:
+        days: tuple[date, ...] = getattr(dates, kind)
+        if days:
+            details = {"timezone": config.timezone}
+            if names_start:
+                details["start_time"] = spec.start_time
+            warn(code, message.format(start=spec.start_time, zone=config.timezone,
+                                      days=_days(days)), tuple(days), details)
+    if dates.outside:
+        hours = f"{config.open_time:%H:%M}-{config.close_time:%H:%M}"
+        warn(c.OUTSIDE_BUSINESS_HOURS,
+             f"sessions at {spec.start_time} for {series.duration_minutes} min fall outside "
+             f"business hours {hours} (open_time set at {config.provenance['open_time']} "
+             f"scope, close_time at {config.provenance['close_time']} scope); change "
+             "start_time or the hours",
+             # The hours concern the rule, not dates: the dates go in the details only.
+             (), {"dates": [d.isoformat() for d in dates.outside],
+                  "open_time": f"{config.open_time:%H:%M}",
+                  "close_time": f"{config.close_time:%H:%M}"})
     if dates.no_occurrences:
-        found.append(c.Conflict(
-            key, c.NO_OCCURRENCES, c.WARN,
-            f"the rule {spec.recurrence!r} schedules no session between {spec.start_date} and "
-            f"{spec.end_date or 'open end'} (after exdates and closed dates); check the rule "
-            "and the dates",
-            (),
-        ))
+        warn(c.NO_OCCURRENCES,
+             f"the rule {spec.recurrence!r} schedules no session between {spec.start_date} "
+             f"and {spec.end_date or 'open end'} (after exdates and closed dates); check the "
+             "rule and the dates")
     return tuple(found)
 
 

@@ -10,6 +10,10 @@ The plan is computed per series and is pure. Rules:
   and an attribute differs, and deleted when its occurrence is no longer wanted;
 - every wanted occurrence without a row is created.
 
+The plan's writes are applied in occurrence order (``ordered_operations``): a
+create is the values of the new row, an update the row and its new values, a
+delete the row and the occurrence it holds.
+
 Writers other than seriesgen (the booking app) may change rows between the
 plan and the write: the persistence layer re-checks protection in the write
 itself, so a booking made meanwhile survives.
@@ -20,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter
+from typing import TypeAlias
 
 SCHEDULED = "scheduled"
 CANCELLED = "cancelled"
@@ -62,6 +68,28 @@ class Update:
 
     id: int
     values: SessionValues
+
+    @property
+    def occurrence_key(self) -> str:
+        """The occurrence the row holds (an update never moves a row to another)."""
+        return self.values.occurrence_key
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete row ``id``.
+
+    The row's occurrence comes with it, so that a series' deletes take their place
+    among its creates and updates in occurrence order.
+    """
+
+    id: int
+    occurrence_key: str
+
+
+# One write of a plan. A create is the values of the new row as they are: a run
+# of a million creates wraps none of them.
+Operation: TypeAlias = SessionValues | Update | Delete
 
 
 @dataclass(frozen=True)
@@ -135,3 +163,23 @@ def plan_reconciliation(
         deletes=tuple(row_id for _, row_id in deletes),
         protected=tuple(sorted(protected)),
     )
+
+
+_BY_OCCURRENCE = attrgetter("occurrence_key")
+
+
+def ordered_operations(plan: ReconciliationPlan,
+                       existing: Iterable[ExistingSession]) -> list[Operation]:
+    """The writes of ``plan`` in occurrence-key order.
+
+    ``existing`` are the rows the plan was made from (they name the occurrence of
+    each deleted row). Applied in this order, the writes of a series reach each
+    occurrence once, so how far they have got is one occurrence key.
+    """
+    operations: list[Operation] = list(plan.creates)
+    if plan.updates or plan.deletes:
+        operations += plan.updates
+        held = {row.id: row.values.occurrence_key for row in existing}
+        operations += [Delete(row_id, held[row_id]) for row_id in plan.deletes]
+        operations.sort(key=_BY_OCCURRENCE)
+    return operations

@@ -11,7 +11,9 @@ Given the sessions a series wants and its existing rows, as of ``now``:
 - a future protected row (``detached``, ``booked_count > 0`` or not ``scheduled``,
   e.g. cancelled) is left alone, keeps its occurrence (no replacement) and is
   listed as ``protected``;
-- identical desired and existing sessions give an empty plan.
+- identical desired and existing sessions give an empty plan;
+- ``ordered_operations`` lists the plan's creates (the values themselves), updates
+  and deletes (with the occurrence of the deleted row) in occurrence-key order.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ import pytest
 from seriesgen_pipeline.core.reconcile import (
     CANCELLED,
     SCHEDULED,
+    Delete,
     ExistingSession,
     ReconciliationPlan,
     SessionValues,
     Update,
+    ordered_operations,
     plan_reconciliation,
 )
 
@@ -266,3 +270,23 @@ def test_plan_is_idempotent_once_applied() -> None:
     applied = [row(1, session("2026-03-11")), row(2, session("2026-03-12")),
                row(3, session("2026-03-13"))]
     assert empty(plan(wanted, applied))
+
+
+def test_operations_follow_occurrence_order_across_kinds() -> None:
+    existing = [row(1, session("2026-03-11")), row(2, session("2026-03-12", room="Old")),
+                row(3, session("2026-03-14")), row(4, session("2026-03-16"))]
+    wanted = [session("2026-03-11"), session("2026-03-12"), session("2026-03-13"),
+              session("2026-03-15"), session("2026-03-16", title="Pilates")]
+    operations = ordered_operations(plan(wanted, existing), existing)
+    assert operations == [Update(2, session("2026-03-12")), session("2026-03-13"),
+                          Delete(3, "2026-03-14"), session("2026-03-15"),
+                          Update(4, session("2026-03-16", title="Pilates"))]
+    assert [op.occurrence_key for op in operations] == [
+        "2026-03-12", "2026-03-13", "2026-03-14", "2026-03-15", "2026-03-16"]
+
+
+def test_creates_alone_are_the_desired_sessions_as_they_are() -> None:
+    wanted = [session("2026-03-11"), session("2026-03-12")]
+    operations = ordered_operations(plan(wanted, []), [])
+    assert operations == wanted
+    assert all(op is value for op, value in zip(operations, wanted, strict=True))
