@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from seriesgen_pipeline.persistence import repository as repo
 from seriesgen_pipeline.service import engine as eng
+from seriesgen_pipeline.service.engine import generation
 from seriesgen_pipeline_tests.builders import (
     execute,
     seed_base,
@@ -155,18 +156,18 @@ def test_the_garbage_collector_is_back_on_after_generation(engine):
     seed_branch(engine, "east", timezone="America/New_York", horizon_days=14)
     seed_series(engine, "east-yoga")
     seen: list[bool] = []
-    real_plan = eng._plan_batch
+    real_plan = generation.plan_batch  # looked up there by each batch
 
     def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(gc.isenabled())
         raise RuntimeError("boom")
 
     assert gc.isenabled()
-    eng._plan_batch = spy  # type: ignore[assignment]
+    generation.plan_batch = spy  # type: ignore[assignment]
     try:
         outcome = run(engine, run_id="run-1")["east-yoga"]
     finally:
-        eng._plan_batch = real_plan  # type: ignore[assignment]
+        generation.plan_batch = real_plan  # type: ignore[assignment]
     assert seen == [False]  # paused while planning
     assert outcome.status == eng.FAILED and "boom" in (outcome.error or "")
     assert gc.isenabled()

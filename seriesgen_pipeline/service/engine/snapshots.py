@@ -1,0 +1,74 @@
+"""Snapshots: every series with its resolved configuration, as one run sees it (FR-011).
+
+``take_snapshots`` reads the series and configuration scopes in one transaction,
+resolves and validates each series, and stores the snapshots in the application
+database, keyed by run, so that whichever process generates reads the same ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from seriesgen_pipeline.core.snapshot import SeriesSnapshot, build_snapshot
+from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.service.faults import fault_point
+
+
+def take_snapshots(engine: sa.Engine, *, keys: Sequence[str] | None, now: datetime,
+                   run_id: str, store: bool = True) -> dict[str, SeriesSnapshot]:
+    """Snapshot series ``keys`` (or all) with their resolved configuration.
+
+    Keys with no series row are absent from the result (deleted or retired).
+    """
+    taken_at = repo.utcnow()
+    with engine.begin() as conn:
+        inputs = repo.load_scheduling_inputs(conn, keys=keys)
+    snapshots = {
+        spec.key: build_snapshot(
+            spec, taken_at=taken_at, base=inputs.base,
+            branch=inputs.branch_configs.get(spec.branch_id),
+            series=inputs.series_configs.get(spec.id),
+            branch_known=spec.branch_id in inputs.branches,
+            unreadable=inputs.unreadable.get(spec.id, ()),
+        )
+        for spec in inputs.series
+    }
+    fault_point("snapshot")
+    if store:
+        with engine.begin() as conn:
+            repo.store_snapshots(conn, run_id=run_id, now=now, snapshots=list(snapshots.values()))
+        fault_point("after_snapshot")
+    return snapshots
+
+
+def load_snapshots(engine: sa.Engine, *, run_id: str, keys: Sequence[str]
+                   ) -> dict[str, SeriesSnapshot]:
+    """The snapshots stored by ``take_snapshots`` for ``run_id``."""
+    with engine.begin() as conn:
+        payloads = repo.load_snapshot_payloads(conn, run_id=run_id, keys=keys)
+    return {k: SeriesSnapshot.from_payload(p) for k, (_, p) in payloads.items()}
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """What the runs before this one left for each series."""
+
+    fingerprints: dict[str, str | None]
+    statuses: dict[str, str]
+
+
+def previous_run(engine: sa.Engine, *, keys: Sequence[str], run_id: str) -> PreviousRun:
+    """Each series' fingerprint and generation status as the runs before ``run_id`` left them."""
+    with engine.connect() as conn:
+        return PreviousRun(repo.previous_fingerprints(conn, keys=keys, before_run=run_id),
+                           repo.previous_statuses(conn, keys=keys, before_run=run_id))
+
+
+def current_fingerprints(engine: sa.Engine) -> dict[str, str]:
+    """``series key -> fingerprint`` of every series as it is now (for change detection)."""
+    snapshots = take_snapshots(engine, keys=None, now=repo.utcnow(), run_id="", store=False)
+    return {key: snap.fingerprint for key, snap in snapshots.items()}
