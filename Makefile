@@ -47,12 +47,12 @@ soak: install-test
 	$(BIN)/python -m pytest -m soak
 
 # `make ui` runs on the demo's clock: SERIESGEN_NOW is the instant `seriesgen demo`
-# generates at (DEMO_NOW in seriesgen_pipeline/cli.py), so the sensor, the schedule and
+# generates at (DEMO_NOW in seriesgen_pipeline/commands.py), so the sensor, the schedule and
 # the runs see the demo series as they were loaded, whatever today's date (on the wall
 # clock, series past their end date would be retired at once). A SERIESGEN_NOW of your
 # own (environment or `make ui SERIESGEN_NOW=...`) wins; `SERIESGEN_NOW= make ui` runs
 # on the wall clock (docs/dagster.md, "The demo in the UI").
-DEMO_NOW = $(shell $(BIN)/python -c "from seriesgen_pipeline.cli import DEMO_NOW; \
+DEMO_NOW = $(shell $(BIN)/python -c "from seriesgen_pipeline.commands import DEMO_NOW; \
 	print(DEMO_NOW.strftime('%Y-%m-%dT%H:%M:%SZ'))")
 UI_NOW = $(if $(filter undefined,$(origin SERIESGEN_NOW)),$(DEMO_NOW),$(SERIESGEN_NOW))
 

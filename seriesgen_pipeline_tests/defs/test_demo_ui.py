@@ -26,7 +26,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from seriesgen_pipeline.cli import DEMO_NOW
+from seriesgen_pipeline.commands import DEMO_NOW
 from seriesgen_pipeline.core.clock import format_instant
 from seriesgen_pipeline.definitions import build_definitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
