@@ -156,27 +156,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("scheduling_configs", schema=None) as batch_op:
-        batch_op.create_index(
-            "uq_config_base",
-            ["scope"],
-            unique=True,
-            sqlite_where=sa.text("scope = 'base'"),
-            postgresql_where=sa.text("scope = 'base'"),
-        )
-        batch_op.create_index(
-            "uq_config_branch",
-            ["branch_id"],
-            unique=True,
-            sqlite_where=sa.text("scope = 'branch'"),
-            postgresql_where=sa.text("scope = 'branch'"),
-        )
-        batch_op.create_index(
-            "uq_config_series",
-            ["series_id"],
-            unique=True,
-            sqlite_where=sa.text("scope = 'series'"),
-            postgresql_where=sa.text("scope = 'series'"),
-        )
+        # One row per scope owner: a single base, one per branch, one per series.
+        for scope, owner in (("base", "scope"), ("branch", "branch_id"), ("series", "series_id")):
+            batch_op.create_index(
+                f"uq_config_{scope}",
+                [owner],
+                unique=True,
+                sqlite_where=sa.text(f"scope = '{scope}'"),
+                postgresql_where=sa.text(f"scope = '{scope}'"),
+            )
 
     op.create_table(
         "series_conflicts",
