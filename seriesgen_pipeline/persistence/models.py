@@ -270,3 +270,18 @@ class GenerationState(Base):
     as_of: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     row_count: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
     warn_dates: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+
+
+class SeriesChanges(Base):
+    """One row: how many changes of scheduling inputs the database has seen.
+
+    Triggers (migration 0005) bump ``value`` on every insert, delete and update of
+    ``branches``, ``scheduling_configs`` and ``class_series`` (but its
+    ``last_generated_through``), whoever writes; the change sensor compares it with
+    the value it saw last.
+    """
+
+    __tablename__ = "series_changes"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")

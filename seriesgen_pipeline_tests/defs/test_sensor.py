@@ -7,7 +7,9 @@ daemon does):
 - a new series gets its partition added and a run covering it; runs cover at
   most ``SERIESGEN_RUN_CHUNK`` series (``build_definitions(chunk_size=...)``), as
   the schedule's;
-- with the cursor of the previous tick and nothing changed, the tick skips;
+- with the cursor of the previous tick and nothing changed, the tick skips; it
+  reads no series to know it (the database's input change count is the one the
+  cursor holds), yet partitions deleted in Dagster are put back;
 - a raw SQL ``UPDATE`` of one series' content (``version`` and ``updated_at``
   untouched) requests a run for exactly that series;
 - a raw SQL ``UPDATE`` of a branch's configuration requests runs for the series
@@ -150,6 +152,32 @@ def test_runs_hold_at_most_the_run_chunk(
 def test_unchanged_tick_skips(app: tuple[sa.Engine, str], instance: dg.DagsterInstance,
                               primed: str) -> None:
     assert_quiet(instance, app[1], primed)
+
+
+def test_quiet_tick_reads_no_series(app: tuple[sa.Engine, str], instance: dg.DagsterInstance,
+                                    primed: str) -> None:
+    engine, url = app
+    # Renaming a table is not a change of input; any read of a series would now fail.
+    execute(engine, "ALTER TABLE class_series RENAME TO class_series_elsewhere")
+    try:
+        data = tick(instance, url, primed)
+    finally:
+        execute(engine, "ALTER TABLE class_series_elsewhere RENAME TO class_series")
+
+    assert not data.run_requests
+    assert data.skip_message == "no series changed"
+    assert data.cursor == primed
+
+
+def test_partitions_deleted_in_dagster_are_put_back(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    instance.delete_dynamic_partition(PARTITIONS, "k03")
+
+    data = tick(instance, app[1], primed)
+
+    assert sorted(instance.get_dynamic_partitions(PARTITIONS)) == sorted(KEYS)
+    assert not data.run_requests  # its series did not change
+    assert_quiet(instance, app[1], data.cursor)
 
 
 def test_new_series_adds_its_partition_and_runs_it_alone(

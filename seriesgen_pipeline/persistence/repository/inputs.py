@@ -19,6 +19,7 @@ from seriesgen_pipeline.core.errors import UnreadableValueError
 from seriesgen_pipeline.core.series import SeriesSpec
 from seriesgen_pipeline.persistence.repository.tables import (
     branches_t,
+    changes_t,
     configs_t,
     raw_columns,
     series_t,
@@ -159,6 +160,12 @@ def load_scheduling_inputs(conn: sa.Connection, *, keys: Sequence[str] | None = 
             series_configs[row["series_id"]] = config_values_from_row(row, f"series '{name}'")
     branches = {r.id: r.name for r in conn.execute(sa.select(branches_t.c.id, branches_t.c.name))}
     return SchedulingInputs(base, branches, branch_configs, specs, series_configs, unreadable)
+
+
+def input_changes(conn: sa.Connection) -> int | None:
+    """How many changes of scheduling inputs the database has counted (``series_changes``,
+    kept by triggers for every writer); None when the counter row is missing."""
+    return conn.execute(sa.select(changes_t.c.value).where(changes_t.c.id == 1)).scalar()
 
 
 def series_keys(conn: sa.Connection) -> list[str]:

@@ -17,6 +17,7 @@ from seriesgen_pipeline.persistence.models import (
     GenerationState,
     Notification,
     SchedulingConfig,
+    SeriesChanges,
     SeriesConflict,
     SeriesSnapshot,
 )
@@ -46,6 +47,7 @@ notifications_t = Notification.__table__
 
 
 state_t = GenerationState.__table__
+changes_t = SeriesChanges.__table__
 
 
 # Rows per INSERT statement: well under SQLite's 32,766 bound parameters.
