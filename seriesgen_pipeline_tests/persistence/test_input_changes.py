@@ -44,11 +44,23 @@ def test_every_input_write_counts_and_the_watermark_does_not(engine: sa.Engine) 
     assert count(engine) == seeded + 4
 
 
-def test_an_update_matching_no_row(engine: sa.Engine) -> None:
-    """PostgreSQL's statement triggers count an update that matched no row (one spurious
-    full read for the sensor); SQLite's row triggers do not."""
+def test_an_update_matching_no_row_counts_nothing(engine: sa.Engine) -> None:
     seed_base(engine)
     before = count(engine)
     execute(engine, "UPDATE class_series SET room = 'x' WHERE key = 'no-such-series'")
-    expected = before + 1 if engine.dialect.name == "postgresql" else before
-    assert count(engine) == expected
+    assert count(engine) == before
+
+
+def test_one_transaction_counts_once_on_postgresql(engine: sa.Engine) -> None:
+    """PostgreSQL bumps once per transaction, at commit; SQLite once per row."""
+    seed_base(engine)
+    seed_branch(engine, "east")
+    for key in ("east-yoga", "east-pilates", "east-spin"):
+        seed_series(engine, key, branch="east")
+    before = count(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE class_series SET room = 'Studio 2'"))
+        conn.execute(sa.text("UPDATE branches SET name = 'East 2'"))
+        if engine.dialect.name == "postgresql":
+            assert repo.input_changes(conn) == before  # at commit, not before
+    assert count(engine) == (before + 1 if engine.dialect.name == "postgresql" else before + 4)

@@ -44,12 +44,23 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO series_changes (id, value) VALUES (1, 0)")
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("CREATE FUNCTION seriesgen_bump_series_changes() RETURNS trigger "
-                   f"LANGUAGE plpgsql AS $$ BEGIN {_BUMP}; RETURN NULL; END $$")
+        # Deferred to commit, so the counter row is locked only while committing (no
+        # writer waits on it for the length of another's transaction, and no lock
+        # cycle can form around it), and bumped once per transaction.
+        op.execute(
+            "CREATE FUNCTION seriesgen_bump_series_changes() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN "
+            "IF current_setting('seriesgen.changes_bumped', true) IS DISTINCT FROM "
+            "txid_current()::text THEN "
+            f"{_BUMP}; "
+            "PERFORM set_config('seriesgen.changes_bumped', txid_current()::text, true); "
+            "END IF; RETURN NULL; END $$")
         for table, update in _watched():
-            op.execute(f"CREATE TRIGGER {table}_changes AFTER INSERT OR DELETE OR TRUNCATE "
-                       f"OR {update} ON {table} FOR EACH STATEMENT "
+            op.execute(f"CREATE CONSTRAINT TRIGGER {table}_changes AFTER INSERT OR DELETE "
+                       f"OR {update} ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
                        "EXECUTE FUNCTION seriesgen_bump_series_changes()")
+            op.execute(f"CREATE TRIGGER {table}_truncated AFTER TRUNCATE ON {table} "
+                       "FOR EACH STATEMENT EXECUTE FUNCTION seriesgen_bump_series_changes()")
         return
     for table, update in _watched():  # SQLite: row triggers, one per event
         for event in ("INSERT", "DELETE", update):
@@ -62,6 +73,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table, _ in _watched():
             op.execute(f"DROP TRIGGER IF EXISTS {table}_changes ON {table}")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_truncated ON {table}")
         op.execute("DROP FUNCTION IF EXISTS seriesgen_bump_series_changes()")
     else:
         for table, _ in _watched():
