@@ -141,9 +141,8 @@ def run_raw_baseline(database_url: str, *, now: datetime, snapshots: Path) -> di
         dbapi: Any = raw.driver_connection
         if engine.dialect.name == "postgresql":
             with dbapi.cursor() as cur:
-                # Streamed, so that the server indexes while the core expands: copy_rows
-                # iterates its rows once, though its hint asks for a list.
-                repo.copy_rows(cur, RAW_TABLE, columns, expansion.rows())  # type: ignore[arg-type]
+                # Streamed, so that the server indexes while the core expands.
+                repo.copy_rows(cur, RAW_TABLE, columns, expansion.rows())
             dbapi.commit()
             method = "psycopg 3 binary COPY"
         else:

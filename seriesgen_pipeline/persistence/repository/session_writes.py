@@ -168,7 +168,7 @@ def _insert_tuples_on_conflict(conn: sa.Connection, tuples: list[tuple[Any, ...]
     return created
 
 
-def copy_rows(cur: Any, table: str, columns: str, tuples: list[tuple[Any, ...]]) -> None:
+def copy_rows(cur: Any, table: str, columns: str, tuples: Iterable[tuple[Any, ...]]) -> None:
     """Binary ``COPY`` of ``tuples`` into ``table`` (PostgreSQL, psycopg 3)."""
     with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(list(COPY_TYPES))
