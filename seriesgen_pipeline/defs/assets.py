@@ -34,6 +34,7 @@ from seriesgen_pipeline.service.reporting import (
     series_fields,
     totals,
 )
+from seriesgen_pipeline.service.retention import prune_records
 from seriesgen_pipeline.service.settings import DEFAULT_RUN_CHUNK, SAFEGUARD_MESSAGE
 
 RESOLVED = dg.AssetKey("resolved_series_config")
@@ -112,6 +113,7 @@ def _generate(context: dg.AssetExecutionContext, seriesgen: SeriesgenResource,
     )
     generated = [o.series_key for o in outcomes if o.status == eng.SUCCESS]
     retirements = eng.retire(engine, snapshots.values(), now=now, generated=generated)
+    prune_records(engine, series_keys=list(taken), retention_days=settings.retention_days)
     duration_ms = round((time.perf_counter() - started) * 1000)
     log_run(outcomes, run_id=run_id, duration_ms=duration_ms)
 

@@ -113,6 +113,7 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
         database_url=settings.database_url, environment=settings.environment,
         enable_generation=settings.enable_generation,
         notify_recipient=settings.notify_recipient, now=format_instant(now),
+        retention_days=settings.retention_days,
     )
     job = build_definitions(resource=resource).resolve_job_def("series_generation_job")
     run_ids: list[str] = []

@@ -21,6 +21,7 @@ class SeriesgenResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     now: str | None = None
     chunk_rows: int | None = None
     batch_series: int | None = None
+    retention_days: int | None = None
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
@@ -32,6 +33,7 @@ class SeriesgenResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             enable_generation=self.enable_generation,
             notify_recipient=self.notify_recipient,
             now_override=parse_now(self.now, "now") if self.now else None,
+            retention_days=self.retention_days,
         )
 
     def engine_settings(self) -> EngineSettings:

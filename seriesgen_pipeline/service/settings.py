@@ -31,6 +31,8 @@ DEFAULT_RUN_CHUNK = 2500
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"
 MAX_BYTES_VARIABLE = "SERIESGEN_MAX_DATA_FILE_BYTES"
+DEFAULT_RETENTION_DAYS = 30
+"""Days of run records (snapshots, generation log, notifications) kept per series."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Settings:
     schedule_cron: str = DEFAULT_CRON
     schedule_timezone: str = DEFAULT_TIMEZONE
     dagster_home: str | None = None
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -83,6 +86,7 @@ class Settings:
             schedule_cron=env.get("SERIESGEN_SCHEDULE_CRON") or DEFAULT_CRON,
             schedule_timezone=env.get("SERIESGEN_SCHEDULE_TIMEZONE") or DEFAULT_TIMEZONE,
             dagster_home=env.get("DAGSTER_HOME") or None,
+            retention_days=_positive(env, "SERIESGEN_RETENTION_DAYS") or DEFAULT_RETENTION_DAYS,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]

@@ -129,3 +129,40 @@ def insert_notifications(conn: sa.Connection, *, rows: Sequence[Mapping[str, Any
     stmt = insert(notifications_t).on_conflict_do_nothing(index_elements=["dedupe_key"])
     return conn.execute(stmt, unique).rowcount
 
+
+
+def prune_run_records(conn: sa.Connection, *, series_keys: Sequence[str], before: datetime
+                      ) -> dict[str, int]:
+    """Forget run records of ``series_keys`` older than ``before``; returns rows deleted
+    per table.
+
+    Each series keeps its latest snapshot and its latest ``generation_log`` row
+    whatever their age (what the next run compares against), and the latest
+    notification of each of its conflicts still current (it keeps that conflict
+    from being notified again).
+    """
+    out = {"series_snapshots": 0, "generation_log": 0, "notifications": 0}
+    newer_snapshot = snapshots_t.alias("newer")
+    newer_log = log_t.alias("newer")
+    newer_note = notifications_t.alias("newer")
+    current = conflicts_t
+    for part in slices(list(series_keys), 2000):
+        out["series_snapshots"] += conn.execute(sa.delete(snapshots_t).where(
+            snapshots_t.c.series_key.in_(part), snapshots_t.c.taken_at < before,
+            sa.select(newer_snapshot.c.run_id).where(
+                newer_snapshot.c.series_key == snapshots_t.c.series_key,
+                newer_snapshot.c.taken_at > snapshots_t.c.taken_at).exists())).rowcount
+        out["generation_log"] += conn.execute(sa.delete(log_t).where(
+            log_t.c.series_key.in_(part), log_t.c.started_at < before,
+            sa.select(newer_log.c.id).where(newer_log.c.series_key == log_t.c.series_key,
+                                            newer_log.c.id > log_t.c.id).exists())).rowcount
+        notes = notifications_t
+        out["notifications"] += conn.execute(sa.delete(notes).where(
+            notes.c.series_key.in_(part), notes.c.created_at < before,
+            sa.or_(~sa.select(current.c.id).where(current.c.series_key == notes.c.series_key,
+                                                  current.c.code == notes.c.code).exists(),
+                   sa.select(newer_note.c.id).where(newer_note.c.series_key == notes.c.series_key,
+                                                    newer_note.c.code == notes.c.code,
+                                                    newer_note.c.id > notes.c.id).exists()))
+        ).rowcount
+    return out

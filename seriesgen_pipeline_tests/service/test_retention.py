@@ -1,0 +1,76 @@
+"""Run records stay bounded: ``SERIESGEN_RETENTION_DAYS`` of them per series.
+
+Nights run through Dagster (``run_generation``, as ``seriesgen generate``); between
+two nights every stored stamp is moved one day back, as if the nights were a day
+apart. With a retention of 3 days, after every night each series holds exactly
+3 snapshots and 3 ``generation_log`` rows (ages 0, 1 and 2 days) however many
+nights ran; the notification of a double booking is kept while the booking is
+current, however old, and pruned once it is gone and older than the retention.
+Real SQLite and PostgreSQL databases.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from seriesgen_pipeline.defs.launch import run_generation
+from seriesgen_pipeline.service.settings import Settings
+from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
+
+FIRST_NIGHT = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+NIGHTS = 7
+ROOM_CHANGED_BEFORE_NIGHT = 3
+STAMPS = {"series_snapshots": "taken_at", "generation_log": "started_at",
+          "notifications": "created_at"}
+
+
+def age_by_one_day(engine: sa.Engine) -> None:
+    for table, column in STAMPS.items():
+        if engine.dialect.name == "postgresql":
+            execute(engine, f"UPDATE {table} SET {column} = {column} - interval '1 day'")
+        else:
+            execute(engine, f"UPDATE {table} SET {column} = "
+                            f"strftime('%Y-%m-%d %H:%M:%f', {column}, '-1 day')")
+
+
+def per_series(engine: sa.Engine, table: str) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text(
+            f"SELECT series_key, count(*) FROM {table} GROUP BY series_key")).all())
+
+
+def test_records_are_kept_for_the_retention_only(engine: sa.Engine, db_url: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    seed_base(engine)
+    seed_branch(engine, "east", timezone="America/New_York")
+    # east-yoga and east-spin share Studio 2 at the same hour: a double booking.
+    seed_series(engine, "east-yoga")
+    seed_series(engine, "east-spin", instructor="Ben")
+    seed_series(engine, "east-barre", room="Studio 3", instructor="Cleo")
+    settings = Settings(database_url=db_url, notify_recipient="admin@example.com",
+                        retention_days=3)
+
+    for night in range(NIGHTS):
+        if night == ROOM_CHANGED_BEFORE_NIGHT:
+            execute(engine, "UPDATE class_series SET room = 'Studio 4' WHERE key = 'east-spin'")
+        report = run_generation(engine, settings, keys=None,
+                                now=FIRST_NIGHT + timedelta(days=night))
+        assert not report.failed, report.series
+
+        nights_kept = min(night + 1, 3)
+        assert per_series(engine, "series_snapshots") == {
+            "east-yoga": nights_kept, "east-spin": nights_kept, "east-barre": nights_kept}
+        assert per_series(engine, "generation_log") == {
+            "east-yoga": nights_kept, "east-spin": nights_kept, "east-barre": nights_kept}
+        notified = per_series(engine, "notifications")
+        if night < ROOM_CHANGED_BEFORE_NIGHT:
+            # The booking is current: its notifications stay, the oldest 3 days old too.
+            assert notified.get("east-yoga", 0) >= 1 and notified.get("east-spin", 0) >= 1
+        age_by_one_day(engine)
+
+    # Gone since night 3 and every notification of it now older than 3 days.
+    assert per_series(engine, "notifications") == {}
