@@ -171,15 +171,12 @@ def _section(names: tuple[str, ...], known: frozenset[str], data: Mapping[Any, A
     """Validate the known fields of ``data`` after reporting its unknown and repeated ones."""
     if known.issuperset(data) and not getattr(data, "repeated", None):
         return inner(data)  # the usual case, kept fast for large files
-    found = field_name_problems(data, names)
-    given = {name: value for name, value in data.items() if name in known}
+    found = field_name_problems(data, names)  # at least one: unknown or repeated
     try:
-        result = inner(given)
+        inner({name: value for name, value in data.items() if name in known})
     except ValidationError as exc:
         raise _names_first(found, exc.errors(include_url=False)) from None
-    if found:
-        raise _names_first(found, [])
-    return result
+    raise _names_first(found, [])
 
 
 def _names_first(found: list[str], errors: list[ValidationErrorDetails]) -> ValidationError:

@@ -38,6 +38,7 @@ ACROSS_ITEMS = "data_file_across_items"
 """A field is wrong given another item of the list."""
 OWN_KINDS = frozenset({VALUE, REQUIRED, NAMES, ACROSS_FIELDS, ACROSS_ITEMS})
 _MISSING = "missing"  # pydantic's kind for an absent required field
+_LATER = {ACROSS_FIELDS: 1, ACROSS_ITEMS: 2}  # after the item's own problems, in this order
 
 
 def label(section: str, index: int, item: Any, id_field: str) -> str:
@@ -67,9 +68,6 @@ def _field_name(name: Any) -> str:
     if isinstance(name, UnusableKey):
         return f"{name.kind} used as a field name"
     return show(name)
-
-
-_LATER = {ACROSS_FIELDS: 1, ACROSS_ITEMS: 2}
 
 
 def problems_of(where: str, error: ValidationError) -> list[str]:
