@@ -134,7 +134,7 @@ def _dry_run(engine: sa.Engine, keys: list[str] | None, now: datetime) -> dict[s
     outcomes = eng.generate(engine, snaps.values(), now=now, run_id="dry-run", dry_run=True)
     return {
         "run_id": None, "dry_run": True, "now": format_instant(now),
-        "series": [{"key": o.series_key, "status": o.status, **o.counts(), "error": o.error}
+        "series": [{"key": o.series_key, "status": str(o.status), **o.counts(), "error": o.error}
                    for o in outcomes],
         "totals": totals(outcomes),
         "duration_ms": round((datetime.now(UTC) - started).total_seconds() * 1000),

@@ -126,7 +126,7 @@ def _generate(context: dg.AssetExecutionContext, seriesgen: SeriesgenResource,
     for key, error in list(failed.items())[:MAX_ERROR_OBSERVATIONS]:
         context.log_event(dg.AssetObservation(
             asset_key=SESSIONS, partition=key,
-            metadata={"status": eng.FAILED, "error": error or "", "run_id": run_id}))
+            metadata={"status": str(eng.FAILED), "error": error or "", "run_id": run_id}))
     yield _conflict_check(outcomes)
     missing = [k for k in keys if k not in taken]
     summary = {**totals(outcomes), "duration_ms": duration_ms, "missing_series": missing}

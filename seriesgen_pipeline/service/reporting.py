@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from seriesgen_pipeline.core.clock import format_instant
-from seriesgen_pipeline.service.engine import FAILED, SeriesOutcome
+from seriesgen_pipeline.service.engine import FAILED, SKIPPED, SeriesOutcome
 from seriesgen_pipeline.service.settings import Diagnostics
 
 log = logging.getLogger("seriesgen")
@@ -90,7 +90,7 @@ def series_fields(outcome: SeriesOutcome, run_id: str) -> dict[str, Any]:
         "event": "series_generated",
         "run_id": run_id,
         "series": outcome.series_key,
-        "status": outcome.status,
+        "status": str(outcome.status),
         "window_start": format_instant(outcome.window.start) if outcome.window else None,
         "window_end": format_instant(outcome.window.end) if outcome.window else None,
         **outcome.counts(),
@@ -111,7 +111,7 @@ def totals(outcomes: Sequence[SeriesOutcome]) -> dict[str, int]:
             out[name] += value
         if o.status == FAILED:
             out["failed"] += 1
-        elif o.status == "skipped":
+        elif o.status == SKIPPED:
             out["skipped"] += 1
     return out
 

@@ -19,11 +19,13 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
-# What an outcome holds and other modules compare with: the plain strings, because
-# outcomes reach Dagster's metadata as they are and its serialiser refuses enum members.
-SUCCESS: Final[str] = Status.SUCCESS.value
-FAILED: Final[str] = Status.FAILED.value
-SKIPPED: Final[str] = Status.SKIPPED.value
+# Short names for the members. They compare equal to their strings; where a status
+# leaves the engine (Dagster metadata, database rows, JSON) it is written as ``str(...)``,
+# its plain value: Dagster's serialiser refuses enum members, and psycopg writes a
+# Python enum by its name.
+SUCCESS: Final = Status.SUCCESS
+FAILED: Final = Status.FAILED
+SKIPPED: Final = Status.SKIPPED
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class SeriesOutcome:
     """What one run did for one series."""
 
     series_key: str
-    status: str  # a ``Status`` value
+    status: Status
     series_id: int | None = None
     created: int = 0
     updated: int = 0

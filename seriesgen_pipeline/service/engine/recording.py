@@ -49,7 +49,7 @@ def _record_once(engine: sa.Engine, outcomes: Sequence[SeriesOutcome], *, run_id
         found = _double_bookings(conn, outcomes)
     conflicts = {o.series_key: (*o.conflicts, *found.get(o.series_key, ())) for o in outcomes}
     logs = [{
-        "run_id": run_id, "series_key": o.series_key, "status": o.status,
+        "run_id": run_id, "series_key": o.series_key, "status": str(o.status),
         "started_at": o.started_at or finished,
         "finished_at": (o.started_at + timedelta(milliseconds=o.duration_ms)
                         if o.started_at else finished),

@@ -163,7 +163,7 @@ class SeriesWork:
         if stopped is not None and stopped.conflicts is not None:
             conflicts = stopped.conflicts
         return SeriesOutcome(
-            snap.series_key, stopped.status.value if stopped else SUCCESS, series_id=snap.spec.id,
+            snap.series_key, stopped.status if stopped else SUCCESS, series_id=snap.spec.id,
             created=tally.created, updated=tally.updated, deleted=tally.deleted,
             protected=tally.protected, window=self.window, duration_ms=self.duration_ms,
             config_hash=snap.config_hash,
