@@ -16,6 +16,7 @@ from datetime import date, time
 from types import MappingProxyType
 from typing import Any
 
+from seriesgen_pipeline.core import conflicts as codes
 from seriesgen_pipeline.core.clock import parse_hhmm
 from seriesgen_pipeline.core.errors import (
     IncompleteBaseConfigError,
@@ -31,8 +32,6 @@ from seriesgen_pipeline.core.limits import (
     IntRange,
 )
 from seriesgen_pipeline.core.timezones import load_zone
-
-SCOPES = ("series", "branch", "base")
 
 
 @dataclass(frozen=True)
@@ -102,13 +101,13 @@ def validate_field(name: str, value: Any, scope: str) -> None:
         allowed = _RANGES[name]
         if isinstance(value, bool) or not isinstance(value, int):
             raise SeriesDefinitionError(
-                "INVALID_CONFIG", f"{name} must be an integer, not {value!r}",
+                codes.INVALID_CONFIG, f"{name} must be an integer, not {value!r}",
                 field=name, scope=scope,
             )
         if value not in allowed:
-            code = ("NON_POSITIVE_DURATION"
+            code = (codes.NON_POSITIVE_DURATION
                     if name == "default_duration_minutes" and value < allowed.low
-                    else "INVALID_CONFIG")
+                    else codes.INVALID_CONFIG)
             raise SeriesDefinitionError(
                 code, f"{name} is {value}, must be {allowed}", field=name, scope=scope,
             )
@@ -119,11 +118,11 @@ def validate_field(name: str, value: Any, scope: str) -> None:
             parse_hhmm(value)
         except ValueError as exc:
             raise SeriesDefinitionError(
-                "INVALID_CONFIG", str(exc), field=name, scope=scope
+                codes.INVALID_CONFIG, str(exc), field=name, scope=scope
             ) from exc
     elif name == "generation_enabled" and not isinstance(value, bool):
         raise SeriesDefinitionError(
-            "INVALID_CONFIG", f"generation_enabled must be true or false, not {value!r}",
+            codes.INVALID_CONFIG, f"generation_enabled must be true or false, not {value!r}",
             field=name, scope=scope,
         )
 

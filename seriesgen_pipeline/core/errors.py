@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from seriesgen_pipeline.core import conflicts as codes
+
 
 class SeriesgenError(Exception):
     """Base class of every error seriesgen raises on purpose."""
@@ -42,7 +44,7 @@ class IncompleteBaseConfigError(SeriesDefinitionError):
     def __init__(self, missing: list[str]) -> None:
         self.missing = missing
         super().__init__(
-            "INCOMPLETE_BASE_CONFIG",
+            codes.INCOMPLETE_BASE_CONFIG,
             f"base configuration leaves {', '.join(missing)} unset",
             field=missing[0],
             scope="base",
@@ -56,7 +58,7 @@ class InvalidRecurrenceError(SeriesDefinitionError):
     def __init__(self, rule: str, reason: str) -> None:
         self.rule = rule
         super().__init__(
-            "INVALID_RRULE",
+            codes.INVALID_RRULE,
             f"invalid recurrence {rule!r}: {reason}",
             field="recurrence",
             scope="series",
@@ -70,7 +72,7 @@ class InvalidTimezoneError(SeriesDefinitionError):
     def __init__(self, zone: str, scope: str | None) -> None:
         self.zone = zone
         super().__init__(
-            "INVALID_TIMEZONE",
+            codes.INVALID_TIMEZONE,
             f"unknown time zone {zone!r}",
             field="timezone",
             scope=scope,
@@ -111,7 +113,7 @@ class UnreadableValueError(SeriesDefinitionError):
         self.column = column
         self.value = _shorten(value)
         super().__init__(
-            "UNREADABLE_VALUE", f"{table} {row}: {column} {self.value} {reason}",
+            codes.UNREADABLE_VALUE, f"{table} {row}: {column} {self.value} {reason}",
             field=None, scope=None,
             hint=f"correct the value of {column} in that row (another writer stored it)",
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from seriesgen_pipeline.core import conflicts as codes
 from seriesgen_pipeline.core.clock import parse_hhmm
 from seriesgen_pipeline.core.config import ResolvedConfig
 from seriesgen_pipeline.core.errors import SeriesDefinitionError
@@ -91,12 +92,12 @@ def validate_series(spec: SeriesSpec, config: ResolvedConfig) -> ValidSeries:
         parse_hhmm(spec.start_time)
     except ValueError as exc:
         raise SeriesDefinitionError(
-            "INVALID_START_TIME", str(exc), field="start_time", scope="series",
+            codes.INVALID_START_TIME, str(exc), field="start_time", scope="series",
             hint="write the start time as HH:MM, e.g. '18:00'",
         ) from exc
     if spec.end_date is not None and spec.end_date < spec.start_date:
         raise SeriesDefinitionError(
-            "END_BEFORE_START",
+            codes.END_BEFORE_START,
             f"end_date {spec.end_date} is before start_date {spec.start_date}",
             field="end_date", scope="series",
             hint="move end_date on or after start_date, or clear it for an open-ended series",
@@ -109,7 +110,7 @@ def validate_series(spec: SeriesSpec, config: ResolvedConfig) -> ValidSeries:
     if isinstance(duration, bool) or not isinstance(duration, int) or (
             duration not in DURATION_MINUTES):
         raise SeriesDefinitionError(
-            "NON_POSITIVE_DURATION",
+            codes.NON_POSITIVE_DURATION,
             f"duration is {duration!r} minutes",
             field="duration_minutes" if scope == "series" else "default_duration_minutes",
             scope=scope,
@@ -118,7 +119,7 @@ def validate_series(spec: SeriesSpec, config: ResolvedConfig) -> ValidSeries:
     capacity = spec.capacity if spec.capacity is not None else config.default_capacity
     if capacity not in CAPACITY:
         raise SeriesDefinitionError(
-            "INVALID_CAPACITY", f"capacity is {capacity}", field="capacity", scope="series",
+            codes.INVALID_CAPACITY, f"capacity is {capacity}", field="capacity", scope="series",
             hint=f"set a capacity of {CAPACITY.low} or more",
         )
     return ValidSeries(spec=spec, config=config, rule=rule, duration_minutes=duration,
