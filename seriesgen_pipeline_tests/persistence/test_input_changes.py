@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.persistence.db import upgrade_database
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
 
 
@@ -64,3 +65,14 @@ def test_one_transaction_counts_once_on_postgresql(engine: sa.Engine) -> None:
         if engine.dialect.name == "postgresql":
             assert repo.input_changes(conn) == before  # at commit, not before
     assert count(engine) == (before + 1 if engine.dialect.name == "postgresql" else before + 4)
+
+
+def test_the_schema_migrates_again_after_its_tables_are_dropped(engine: sa.Engine) -> None:
+    """Dropping every table (as a reset does) leaves the trigger function behind on
+    PostgreSQL; migrating again replaces it, and the count works."""
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    meta.drop_all(engine)
+    upgrade_database(engine)
+    seed_base(engine)
+    assert count(engine) == 1

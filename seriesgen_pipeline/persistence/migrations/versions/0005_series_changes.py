@@ -48,7 +48,7 @@ def upgrade() -> None:
         # writer waits on it for the length of another's transaction, and no lock
         # cycle can form around it), and bumped once per transaction.
         op.execute(
-            "CREATE FUNCTION seriesgen_bump_series_changes() RETURNS trigger "
+            "CREATE OR REPLACE FUNCTION seriesgen_bump_series_changes() RETURNS trigger "
             "LANGUAGE plpgsql AS $$ BEGIN "
             "IF current_setting('seriesgen.changes_bumped', true) IS DISTINCT FROM "
             "txid_current()::text THEN "
