@@ -173,3 +173,28 @@ def test_grpc_workspace_reaches_the_documented_code_server(tmp_path: Path) -> No
         assert "class_series_changes" in done.stdout
     finally:
         stop(server)
+
+
+class _NoRepeatedKeys(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (plain YAML keeps
+    the last one silently)."""
+
+
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[object, object]:
+    keys = [loader.construct_object(key) for key, _ in node.value]
+    repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise yaml.constructor.ConstructorError(None, None, f"repeated keys {repeated}",
+                                                node.start_mark)
+    return loader.construct_mapping(node)
+
+
+_NoRepeatedKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+@pytest.mark.parametrize("name", ["dagster.yaml", "deploy/dagster.yaml",
+                                  "deploy/dagster.postgres.yaml"])
+def test_instance_files_give_each_key_once(name: str) -> None:
+    assert yaml.load((PROJECT / name).read_text(), _NoRepeatedKeys)
+    with pytest.raises(yaml.constructor.ConstructorError, match="retention"):
+        yaml.load("retention: {}\nretention: {}\n", _NoRepeatedKeys)
