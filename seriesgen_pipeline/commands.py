@@ -10,7 +10,6 @@ import argparse
 import csv
 import io
 import json
-import logging
 import sys
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -32,7 +31,6 @@ from seriesgen_pipeline.persistence.db import (
 from seriesgen_pipeline.service.settings import Settings, parse_now
 from seriesgen_pipeline.service.text_table import text_table
 
-log = logging.getLogger("seriesgen.cli")
 DEMO_NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 EXIT_INTERRUPTED = 130
 
@@ -141,9 +139,6 @@ def _dry_run(engine: sa.Engine, keys: list[str] | None, now: datetime) -> dict[s
     }
 
 
-SESSION_FIELDS = listing.SESSION_FIELDS
-
-
 def _report_unreadable(rows: list[str]) -> int:
     """Say which rows were left out of a listing; exit 1 when some were."""
     for line in rows[:20]:
@@ -163,7 +158,8 @@ def sessions_command(engine: sa.Engine, args: argparse.Namespace) -> int:
         print(json.dumps(docs, indent=2))
     elif args.format == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(SESSION_FIELDS), lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=list(listing.SESSION_FIELDS),
+                                lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: (str(v).lower() if isinstance(v, bool) else v)
                           for k, v in doc.items()} for doc in docs)
