@@ -285,3 +285,64 @@ class SeriesChanges(Base):
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+
+
+class SessionChange(Base):
+    """Where ``class_sessions`` changed since the double bookings were last brought up
+    to date: per statement, per (resource, branch, value) group, the span of starts.
+
+    Triggers (migration 0006) append a row for every insert, update (old and new
+    row) and delete, whoever writes; the double-booking check re-examines those
+    spans and deletes the rows it has read.
+    """
+
+    __tablename__ = "session_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    resource: Mapped[str] = mapped_column(sa.String(16))
+    branch_id: Mapped[str] = mapped_column(sa.String(BRANCH_ID_LENGTH))
+    value: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH))
+    low: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    high: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SessionOverlap(Base):
+    """Every pair of scheduled sessions of two series that overlap in one branch's room
+    (or instructor), as of the last double-booking check; ``a_id < b_id``.
+
+    A side's ``*_starts_at`` is None when its stored start cannot be read.
+    """
+
+    __tablename__ = "session_overlaps"
+    __table_args__ = (
+        sa.Index("ix_session_overlaps_group", "resource", "branch_id", "value"),
+        sa.Index("ix_session_overlaps_a_series", "a_series_id"),
+        sa.Index("ix_session_overlaps_b_series", "b_series_id"),
+    )
+
+    resource: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    a_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    b_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    branch_id: Mapped[str] = mapped_column(sa.String(BRANCH_ID_LENGTH))
+    value: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH))
+    a_series_id: Mapped[int] = mapped_column(sa.Integer)
+    b_series_id: Mapped[int] = mapped_column(sa.Integer)
+    a_series_key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH))
+    b_series_key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH))
+    a_occurrence: Mapped[str] = mapped_column(sa.String(10))
+    b_occurrence: Mapped[str] = mapped_column(sa.String(10))
+    a_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    b_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SessionOverlapsState(Base):
+    """One row: when ``session_overlaps`` was last rebuilt from a scan of every session.
+
+    None until the first check (sessions written before migration 0006 were never
+    logged) and after a ``TRUNCATE`` of ``class_sessions``.
+    """
+
+    __tablename__ = "session_overlaps_state"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    full_scan_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,22 +1,19 @@
-"""Double bookings found by index probes and by the ordered scan agree.
+"""Double bookings kept up to date by what changed agree with a scan of every session.
 
-Contract (``repository.find_double_bookings``): for a few series each session
-probes the room and instructor indexes; for many, one ordered scan per resource
-marks the sessions that start before an earlier one ended and only those are
-probed. Both return the same overlaps: here on data with a DST change, ties,
-back-to-back sessions, a cancelled session, another branch, and sessions outside
-the asked window; on SQLite and PostgreSQL.
+Contract (``repository.find_double_bookings``): ``session_overlaps`` is brought up
+to date by re-examining only the spans the triggers logged; the result equals
+the one after a full scan. Here on data with a DST change, ties, back-to-back
+sessions, a cancelled session, another branch, and sessions outside the asked
+window; on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from seriesgen_pipeline.persistence import repository as repo
-from seriesgen_pipeline.persistence.repository import double_bookings
 from seriesgen_pipeline.service import engine as eng
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
 
@@ -70,26 +67,26 @@ def seed(engine: sa.Engine) -> dict[str, int]:
     return ids
 
 
-def both(conn: sa.Connection, ids: list[int], since: datetime, until: datetime,
-         monkeypatch: pytest.MonkeyPatch) -> list[repo.Overlap]:
-    monkeypatch.setattr(double_bookings, "SCAN_DOUBLE_BOOKINGS_FROM", 10_000)
-    probed = sorted(repo.find_double_bookings(conn, series_ids=ids, since=since, until=until),
-                    key=repr)
-    monkeypatch.setattr(double_bookings, "SCAN_DOUBLE_BOOKINGS_FROM", 0)
-    scanned = sorted(repo.find_double_bookings(conn, series_ids=ids, since=since,
-                                               until=until), key=repr)
-    assert scanned == probed
+def both(conn: sa.Connection, ids: list[int], since: datetime, until: datetime
+         ) -> list[repo.Overlap]:
+    """The overlaps kept up to date by the logged changes, checked against a full scan."""
+    kept = sorted(repo.find_double_bookings(conn, series_ids=ids, since=since, until=until),
+                  key=repr)
+    repo.refresh_overlaps(conn, full=True)
+    scanned = sorted(repo.read_overlaps(conn, series_ids=ids, since=since, until=until),
+                     key=repr)
+    assert kept == scanned
     return scanned
 
 
-def test_probe_and_scan_agree(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_probe_and_scan_agree(engine: sa.Engine) -> None:
     ids = seed(engine)
     until = NOW + timedelta(days=14)
     with engine.connect() as conn:
-        overlaps = both(conn, list(ids.values()), NOW, until, monkeypatch)
+        overlaps = both(conn, list(ids.values()), NOW, until)
         # Only some series asked, and a narrower window.
         narrow = both(conn, [ids["utc-half"], ids["wed-2"]], NOW + timedelta(days=3),
-                      NOW + timedelta(days=10), monkeypatch)
+                      NOW + timedelta(days=10))
 
     def dates(key: str, other: str, resource: str, found: list[repo.Overlap]) -> list[str]:
         return sorted(o.occurrence_key for o in found if (o.series_key, o.other_series_key,
@@ -115,7 +112,7 @@ def test_probe_and_scan_agree(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_run_over_a_few_series_scans_the_rooms_their_sessions_are_in(
-        engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        engine: sa.Engine) -> None:
     """The scan of a run over a minority of the series covers the groups of its rows,
     which include a session staff moved to another room (not the series' own room)."""
     ids = seed(engine)
@@ -127,7 +124,7 @@ def test_a_run_over_a_few_series_scans_the_rooms_their_sessions_are_in(
             yes=True, s=datetime(2026, 3, 5, 0, 0, tzinfo=UTC),
             e=datetime(2026, 3, 5, 0, 30, tzinfo=UTC))
     with engine.connect() as conn:
-        found = both(conn, [ids["utc-half"]], NOW, NOW + timedelta(days=14), monkeypatch)
+        found = both(conn, [ids["utc-half"]], NOW, NOW + timedelta(days=14))
     assert sorted((o.other_series_key, o.occurrence_key) for o in found
                   if o.resource == "room" and o.value == "Loft") == [
         ("wed-1", "2026-03-04"), ("wed-2", "2026-03-04")]

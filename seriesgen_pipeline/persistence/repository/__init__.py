@@ -1,4 +1,5 @@
-"""Queries and bulk writes. Keyword-only, take a connection, never commit.
+"""Queries and bulk writes. Keyword-only, take a connection, never commit (but
+``refresh_overlaps``, which is a transaction of its own).
 
 Conversion between rows and core values lives here and nowhere else. One module a
 concern: ``tables`` (the tables and what every query shares), ``inputs`` (configuration
@@ -10,8 +11,10 @@ repository as repo``.
 """
 
 from seriesgen_pipeline.persistence.repository.double_bookings import (
-    SCAN_DOUBLE_BOOKINGS_FROM,
+    FULL_SCAN_EVERY,
     find_double_bookings,
+    read_overlaps,
+    refresh_overlaps,
 )
 from seriesgen_pipeline.persistence.repository.generation_state import (
     StateRow,
@@ -83,8 +86,11 @@ from seriesgen_pipeline.persistence.repository.tables import (
     conflicts_t,
     log_t,
     notifications_t,
+    overlaps_state_t,
+    overlaps_t,
     raw_columns,
     series_t,
+    session_changes_t,
     sessions_t,
     slices,
     snapshots_t,
@@ -95,10 +101,10 @@ from seriesgen_pipeline.persistence.repository.tables import (
 
 __all__ = [
     "COPY_TYPES",
+    "FULL_SCAN_EVERY",
     "INSERT_BATCH",
     "INSERT_COLUMNS",
     "LOAD_LOCK_KEY",
-    "SCAN_DOUBLE_BOOKINGS_FROM",
     "SERIES_CONTENT_COLUMNS",
     "UNPROTECTED",
     "NewSessionsWriter",
@@ -130,12 +136,16 @@ __all__ = [
     "logged_series",
     "new_sessions_writer",
     "notifications_t",
+    "overlaps_state_t",
+    "overlaps_t",
     "previous_fingerprints",
     "previous_statuses",
     "prune_run_records",
     "put_config",
     "raw_columns",
+    "read_overlaps",
     "read_series_row",
+    "refresh_overlaps",
     "rename_branch",
     "replace_conflicts",
     "retire_series",
@@ -147,6 +157,7 @@ __all__ = [
     "series_keys",
     "series_rows_for_update",
     "series_t",
+    "session_changes_t",
     "sessions_t",
     "set_watermarks",
     "slices",

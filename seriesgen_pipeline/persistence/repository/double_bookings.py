@@ -1,25 +1,61 @@
-"""Room and instructor double bookings between series (SPEC conflicts)."""
+"""Room and instructor double bookings between series (SPEC conflicts), kept up to date
+by what changed.
+
+``session_overlaps`` holds every pair of scheduled sessions of two series that
+overlap in one branch's room (or instructor). ``refresh_overlaps`` brings it up
+to date: triggers (migration 0006) log, for every statement that writes
+``class_sessions``, the span of the starts it wrote or removed in each (resource,
+branch, value) group; the refresh re-examines each logged group over its span
+(one day more on each side: sessions last at most a day) and deletes the log rows
+it read. A night that changed nothing reads an empty log. Every session is
+scanned instead the first time, after a ``TRUNCATE`` of ``class_sessions``, and
+every ``FULL_SCAN_EVERY``, which also covers writes made with triggers disabled
+(a restore).
+
+One refresh runs at a time (an advisory lock on PostgreSQL, SQLite's write lock)
+in one transaction that reads the log and the sessions from one snapshot
+(``REPEATABLE READ``): a change committed after that snapshot stays in the log
+for the next refresh.
+
+A scan marks, in (start, id) order within each group, the sessions that start
+before an earlier one has ended (a running maximum of ``ends_at``); every
+overlapping pair has its later session marked, so only marked sessions are
+probed for the sessions they overlap.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from seriesgen_pipeline.core import readers
 from seriesgen_pipeline.core.conflicts import Overlap
 from seriesgen_pipeline.persistence.repository.tables import (
-    series_t,
+    overlaps_state_t,
+    overlaps_t,
+    session_changes_t,
     sessions_t,
     slices,
     uncoerced,
+    utcnow,
 )
 
-# From this many series on, double bookings are found by one ordered scan of the
-# window per resource instead of one index probe per session.
-SCAN_DOUBLE_BOOKINGS_FROM = 200
+FULL_SCAN_EVERY = timedelta(days=7)
+RESOURCES = ("room", "instructor")
+_LOCK_KEY = (0x5E62, 1)  # seriesgen's double-booking refresh, apart from the series locks
+_DAY = timedelta(days=1)
+# The span of a group whose logged starts cannot be read: all of it.
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+Group = tuple[str, str]  # (branch_id, value)
+Span = tuple[datetime, datetime]
+PairKey = tuple[str, int, int]  # (resource, a_id, b_id), a_id < b_id
 
 
 def find_double_bookings(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime,
@@ -27,17 +63,209 @@ def find_double_bookings(conn: sa.Connection, *, series_ids: Sequence[int], sinc
     """Scheduled sessions of ``series_ids`` starting in ``[since, until]`` that overlap a
     scheduled session of another series in the same branch and room (or instructor).
 
-    Sessions last at most a day, so the other session starts within a day before.
-    For a few series, each of their sessions probes the room (instructor) index.
-    For many (a nightly run), one scan per resource in (branch, resource, start)
-    order marks the sessions that start before an earlier one has ended (a
-    running maximum of ``ends_at``); only those are probed. Both give the same
-    overlaps.
+    Brings ``session_overlaps`` up to date first. ``conn`` must have no open
+    transaction.
     """
-    ids = sorted(set(series_ids))
-    if len(ids) < SCAN_DOUBLE_BOOKINGS_FROM:
-        return _probe_double_bookings(conn, ids, since, until)
-    return _scan_double_bookings(conn, ids, since, until)
+    refresh_overlaps(conn)
+    return read_overlaps(conn, series_ids=series_ids, since=since, until=until)
+
+
+def refresh_overlaps(conn: sa.Connection, *, full: bool = False) -> None:
+    """Bring ``session_overlaps`` up to date with ``class_sessions``.
+
+    Re-examines the logged spans, or every session when ``full``, on the first
+    refresh, after a ``TRUNCATE``, or ``FULL_SCAN_EVERY`` after the last full scan.
+    """
+    with _refresh_lock(conn), conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        now = utcnow()
+        last_full = conn.execute(sa.select(overlaps_state_t.c.full_scan_at)
+                                 .where(overlaps_state_t.c.id == 1)).scalar_one_or_none()
+        if full or last_full is None or now - last_full >= FULL_SCAN_EVERY:
+            conn.execute(sa.delete(overlaps_t))
+            for resource in RESOURCES:
+                _write_pairs(conn, _pairs(conn, resource, _marked_everywhere(conn, resource)))
+            _set_full_scan(conn, now)
+        else:
+            spans = _logged_spans(conn)
+            for resource in RESOURCES:
+                groups = spans.get(resource)
+                if groups:
+                    _forget(conn, resource, groups)
+                    pairs = _pairs(conn, resource, _marked_in_spans(conn, resource, groups))
+                    _write_pairs(conn, {key: row for key, row in pairs.items()
+                                        if _touches(row, groups)})
+            _forget_vanished(conn)
+        # The rows this snapshot sees, and only those: a later change stays logged.
+        conn.execute(sa.delete(session_changes_t))
+
+
+def read_overlaps(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime,
+                  until: datetime) -> list[Overlap]:
+    """The overlaps in ``session_overlaps`` of sessions of ``series_ids`` starting in
+    ``[since, until]``, one per session and other session and resource."""
+    wanted = set(series_ids)
+    o = overlaps_t
+    seen: set[PairKey] = set()
+    found: list[Overlap] = []
+    with conn.begin():
+        for part in slices(sorted(wanted), 2000):
+            query = sa.select(o).where(sa.or_(o.c.a_series_id.in_(part),
+                                              o.c.b_series_id.in_(part)))
+            for r in conn.execute(query).mappings():
+                if (r["resource"], r["a_id"], r["b_id"]) in seen:
+                    continue
+                seen.add((r["resource"], r["a_id"], r["b_id"]))
+                for side, other in (("a", "b"), ("b", "a")):
+                    starts = r[f"{side}_starts_at"]
+                    if (r[f"{side}_series_id"] in wanted and starts is not None
+                            and since <= starts <= until):
+                        found.append(Overlap(r[f"{side}_series_key"], r[f"{other}_series_key"],
+                                             r["resource"], r["value"], r[f"{side}_occurrence"],
+                                             r["branch_id"]))
+    return found
+
+
+@contextmanager
+def _refresh_lock(conn: sa.Connection) -> Iterator[None]:
+    """One refresh at a time. PostgreSQL: a session advisory lock taken before the
+    refresh's transaction, so its snapshot sees what the refresh before committed.
+    SQLite: the transaction's own write lock (``BEGIN IMMEDIATE``)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.execute(sa.text("SELECT pg_advisory_lock(:ns, :key)"),
+                 {"ns": _LOCK_KEY[0], "key": _LOCK_KEY[1]})
+    conn.commit()
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.invalidated:
+            try:
+                conn.rollback()
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :key)"),
+                             {"ns": _LOCK_KEY[0], "key": _LOCK_KEY[1]})
+                conn.commit()
+            except sa.exc.DBAPIError:
+                conn.invalidate()  # the server releases a dead session's locks
+
+
+def _set_full_scan(conn: sa.Connection, when: datetime) -> None:
+    done = conn.execute(sa.update(overlaps_state_t).where(overlaps_state_t.c.id == 1)
+                        .values(full_scan_at=when)).rowcount
+    if not done:
+        conn.execute(sa.insert(overlaps_state_t).values(id=1, full_scan_at=when))
+
+
+def _logged_spans(conn: sa.Connection) -> dict[str, dict[Group, Span]]:
+    """``resource -> (branch, value) -> (first, last start)`` of the logged changes."""
+    c = session_changes_t
+    query = (sa.select(c.c.resource, c.c.branch_id, c.c.value,
+                       uncoerced(sa.func.min(c.c.low)), uncoerced(sa.func.max(c.c.high)))
+             .group_by(c.c.resource, c.c.branch_id, c.c.value))
+    spans: dict[str, dict[Group, Span]] = {}
+    for resource, branch, value, low, high in conn.execute(query):
+        try:
+            first, last = readers.read_instant(low), readers.read_instant(high)
+        except readers.UnreadableValue:
+            first = last = None  # a start the booking app garbled: the whole group
+        spans.setdefault(resource, {})[(branch, value)] = (first or _EARLIEST, last or _LATEST)
+    return spans
+
+
+def _touches(row: dict[str, Any], groups: dict[Group, Span]) -> bool:
+    """Whether a pair has a session starting within its group's logged span."""
+    first, last = groups[(row["branch_id"], row["value"])]
+    return any(start is not None and first <= start <= last
+               for start in (row["a_starts_at"], row["b_starts_at"]))
+
+
+def _forget(conn: sa.Connection, resource: str, groups: dict[Group, Span]) -> None:
+    """Delete the stored pairs with a session starting within its group's span."""
+    o = overlaps_t
+    ordered = sorted(groups.items())
+    if conn.dialect.name == "postgresql":
+        for part in slices(ordered, 5000):
+            conn.execute(sa.text(
+                "DELETE FROM session_overlaps o USING unnest(CAST(:branches AS text[]), "
+                "CAST(:values AS text[]), CAST(:lows AS timestamptz[]), "
+                "CAST(:highs AS timestamptz[])) AS g(branch_id, value, low, high) "
+                "WHERE o.resource = :resource AND o.branch_id = g.branch_id "
+                "AND o.value = g.value AND (o.a_starts_at BETWEEN g.low AND g.high "
+                "OR o.b_starts_at BETWEEN g.low AND g.high)"),
+                {"resource": resource, **_group_arrays(part)})
+        return
+    for (branch, value), (first, last) in ordered:
+        conn.execute(sa.delete(o).where(
+            o.c.resource == resource, o.c.branch_id == branch, o.c.value == value,
+            sa.or_(o.c.a_starts_at.between(first, last), o.c.b_starts_at.between(first, last))))
+
+
+def _forget_vanished(conn: sa.Connection) -> None:
+    """Delete the pairs of a session that is gone (one whose start could not be read,
+    and so was in no span, may have been deleted)."""
+    o, t = overlaps_t, sessions_t
+    conn.execute(sa.delete(o).where(sa.or_(
+        ~sa.exists().where(t.c.id == o.c.a_id), ~sa.exists().where(t.c.id == o.c.b_id))))
+
+
+def _group_arrays(part: list[tuple[Group, Span]]) -> dict[str, list[Any]]:
+    return {"branches": [g[0] for g, _ in part], "values": [g[1] for g, _ in part],
+            "lows": [s[0] for _, s in part], "highs": [s[1] for _, s in part]}
+
+
+def _marked_everywhere(conn: sa.Connection, resource: str) -> list[int]:
+    """The marked sessions of every group."""
+    t = sessions_t
+    ended_before = sa.func.max(t.c.ends_at).over(
+        partition_by=(t.c.branch_id, t.c[resource]), order_by=(t.c.starts_at, t.c.id),
+        rows=(None, -1))
+    ordered = (sa.select(t.c.id, t.c.starts_at, ended_before.label("ended_before"))
+               .where(t.c.status == "scheduled", t.c[resource].is_not(None))
+               .subquery())
+    return list(conn.execute(sa.select(ordered.c.id)
+                             .where(ordered.c.ended_before > ordered.c.starts_at)).scalars())
+
+
+def _marked_in_spans(conn: sa.Connection, resource: str,
+                     groups: dict[Group, Span]) -> list[int]:
+    """The marked sessions of each group among those starting within a day of its span.
+
+    PostgreSQL scans each group through the (branch, resource, start) index, one
+    group at a time in a lateral join, so the plan cannot turn quadratic when the
+    table has no statistics yet (a first night).
+    """
+    assert resource in RESOURCES
+    t = sessions_t
+    ordered = sorted(groups.items())
+    marked: list[int] = []
+    if conn.dialect.name == "postgresql":
+        for part in slices(ordered, 5000):
+            arrays = _group_arrays(part)
+            marked.extend(conn.execute(sa.text(
+                "SELECT s.id FROM unnest(CAST(:branches AS text[]), CAST(:values AS text[]), "
+                "CAST(:lows AS timestamptz[]), CAST(:highs AS timestamptz[])) "
+                "AS g(branch_id, value, low, high) CROSS JOIN LATERAL ("
+                "  SELECT t.id, t.starts_at, max(t.ends_at) OVER (ORDER BY t.starts_at, t.id "
+                "    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS ended_before"
+                f"  FROM class_sessions t WHERE t.branch_id = g.branch_id "
+                f"    AND t.{resource} = g.value AND t.status = 'scheduled' "
+                "    AND t.starts_at > g.low - interval '1 day' "
+                "    AND t.starts_at < g.high + interval '1 day'"
+                ") AS s WHERE s.ended_before > s.starts_at"), arrays).scalars())
+        return marked
+    ended_before = sa.func.max(t.c.ends_at).over(order_by=(t.c.starts_at, t.c.id),
+                                                 rows=(None, -1))
+    for (branch, value), (first, last) in ordered:
+        scan = (sa.select(t.c.id, t.c.starts_at, ended_before.label("ended_before"))
+                .where(t.c.branch_id == branch, t.c[resource] == value,
+                       t.c.status == "scheduled", t.c.starts_at > first - _DAY,
+                       t.c.starts_at < last + _DAY)
+                .subquery())
+        marked.extend(conn.execute(sa.select(scan.c.id)
+                                   .where(scan.c.ended_before > scan.c.starts_at)).scalars())
+    return marked
 
 
 def _overlap_join(conn: sa.Connection, resource: str) -> tuple[Any, Any, Any]:
@@ -47,7 +275,7 @@ def _overlap_join(conn: sa.Connection, resource: str) -> tuple[Any, Any, Any]:
     if conn.dialect.name == "sqlite":
         day_before = sa.func.datetime(a.c.starts_at, "-1 day")
     else:
-        day_before = a.c.starts_at - sa.literal(timedelta(days=1), sa.Interval())
+        day_before = a.c.starts_at - sa.literal(_DAY, sa.Interval())
     return a, b, sa.and_(
         b.c.branch_id == a.c.branch_id,
         b.c[resource] == a.c[resource],
@@ -59,105 +287,46 @@ def _overlap_join(conn: sa.Connection, resource: str) -> tuple[Any, Any, Any]:
     )
 
 
-def _probe_double_bookings(conn: sa.Connection, ids: list[int], since: datetime,
-                           until: datetime) -> list[Overlap]:
-    found: list[Overlap] = []
-    for resource in ("room", "instructor"):
-        a, b, join = _overlap_join(conn, resource)
-        for part in slices(ids, 2000):
-            query = (
-                sa.select(a.c.series_key, b.c.series_key, a.c[resource], a.c.occurrence_key,
-                          a.c.branch_id)
-                .join(b, join)
-                .where(a.c.origin_series_id.in_(part), a.c.starts_at >= since,
-                       a.c.starts_at <= until, a.c.status == "scheduled",
-                       a.c[resource].is_not(None))
-            )
-            found.extend(Overlap(r[0], r[1], resource, r[2], r[3], r[4])
-                         for r in conn.execute(query))
-    return found
+def _pairs(conn: sa.Connection, resource: str, marked: list[int]
+           ) -> dict[PairKey, dict[str, Any]]:
+    """The overlapping pairs of the ``marked`` sessions, as ``session_overlaps`` rows."""
+    a, b, join = _overlap_join(conn, resource)
+    pairs: dict[PairKey, dict[str, Any]] = {}
+    for part in slices(sorted(set(marked)), 2000):
+        query = (sa.select(a.c.id, b.c.id, a.c.origin_series_id, b.c.origin_series_id,
+                           a.c.series_key, b.c.series_key, a.c.occurrence_key,
+                           b.c.occurrence_key, uncoerced(a.c.starts_at),
+                           uncoerced(b.c.starts_at), a.c[resource], a.c.branch_id)
+                 .join(b, join).where(a.c.id.in_(part), a.c.status == "scheduled"))
+        for r in conn.execute(query):
+            first, second = (0, 1) if r[0] < r[1] else (1, 0)
+            pairs[(resource, r[first], r[second])] = {
+                "resource": resource, "branch_id": r[11], "value": r[10],
+                **{f"{side}_{name}": value for side, i in (("a", first), ("b", second))
+                   for name, value in (("id", r[i]), ("series_id", r[2 + i]),
+                                       ("series_key", r[4 + i]), ("occurrence", r[6 + i]),
+                                       ("starts_at", _start_or_none(r[8 + i])))},
+            }
+    return pairs
 
 
-def _scan_double_bookings(conn: sa.Connection, ids: list[int], since: datetime,
-                          until: datetime) -> list[Overlap]:
-    wanted = set(ids)
-    found: dict[tuple[int, int, str], Overlap] = {}
-    # A run over a minority of the series (the schedule's ranged runs) scans only the
-    # (branch, resource) groups its sessions are in (PostgreSQL); a run over most of
-    # them scans the whole window, which is cheaper than finding the groups first.
-    total = conn.execute(sa.select(sa.func.count()).select_from(series_t)).scalar_one()
-    restrict = conn.dialect.name == "postgresql" and len(ids) * 2 <= total
-    for resource in ("room", "instructor"):
-        if restrict:
-            marked = _marked_in_groups(conn, resource, ids, since, until)
-        else:
-            marked = _marked_in_window(conn, resource, since, until)
-        a, b, join = _overlap_join(conn, resource)
-        for part in slices(marked, 2000):
-            query = (sa.select(a.c.id, b.c.id, a.c.origin_series_id, b.c.origin_series_id,
-                               a.c.series_key, b.c.series_key, a.c.occurrence_key,
-                               b.c.occurrence_key, uncoerced(a.c.starts_at),
-                               uncoerced(b.c.starts_at), a.c[resource], a.c.branch_id)
-                     .join(b, join).where(a.c.id.in_(part), a.c.status == "scheduled"))
-            for r in conn.execute(query):
-                # The pair (a, b) stands for both series: each side, once.
-                for x, y, sid, key, other, occurrence, raw_start in (
-                        (r[0], r[1], r[2], r[4], r[5], r[6], r[8]),
-                        (r[1], r[0], r[3], r[5], r[4], r[7], r[9])):
-                    try:
-                        starts = readers.read_instant(raw_start)
-                    except readers.UnreadableValue:
-                        continue  # its series fails on it when it is generated
-                    if sid in wanted and starts is not None and since <= starts <= until:
-                        found.setdefault((x, y, resource), Overlap(
-                            key, other, resource, r[10], occurrence, r[11]))
-    return list(found.values())
+def _start_or_none(raw: Any) -> datetime | None:
+    """A stored start, or None when it cannot be read (that side is never reported)."""
+    try:
+        return readers.read_instant(raw)
+    except readers.UnreadableValue:
+        return None
 
 
-def _marked_in_window(conn: sa.Connection, resource: str, since: datetime,
-                      until: datetime) -> list[int]:
-    """Sessions of the window that start before an earlier one of their group ended."""
-    t = sessions_t
-    day = timedelta(days=1)
-    ended_before = sa.func.max(t.c.ends_at).over(
-        partition_by=(t.c.branch_id, t.c[resource]), order_by=(t.c.starts_at, t.c.id),
-        rows=(None, -1))
-    ordered = (sa.select(t.c.id, t.c.starts_at, ended_before.label("ended_before"))
-               .where(t.c.status == "scheduled", t.c[resource].is_not(None),
-                      t.c.starts_at >= since - day, t.c.starts_at <= until + day)
-               .subquery())
-    return list(conn.execute(sa.select(ordered.c.id)
-                             .where(ordered.c.ended_before > ordered.c.starts_at)).scalars())
-
-
-def _marked_in_groups(conn: sa.Connection, resource: str, ids: list[int], since: datetime,
-                      until: datetime) -> list[int]:
-    """``_marked_in_window`` for the groups that sessions of ``ids`` are in (PostgreSQL).
-
-    The groups are read first; each is then scanned through the (branch, resource,
-    start) index, one group at a time in a lateral join, so the plan cannot turn
-    quadratic when the table has no statistics yet (a first night).
-    """
-    assert resource in ("room", "instructor")
-    groups: set[tuple[str, str]] = set()
-    for part in slices(ids, 5000):
-        groups.update((branch, value) for branch, value in conn.execute(sa.text(
-            f"SELECT DISTINCT branch_id, {resource} FROM class_sessions "
-            f"WHERE origin_series_id = ANY(CAST(:ids AS integer[])) AND {resource} IS NOT NULL "
-            "AND status = 'scheduled' AND starts_at >= :since AND starts_at <= :until"),
-            {"ids": part, "since": since, "until": until}))
-    if not groups:
-        return []
-    ordered = sorted(groups)
-    day = timedelta(days=1)
-    return list(conn.execute(sa.text(
-        "SELECT s.id FROM unnest(CAST(:branches AS text[]), CAST(:values AS text[])) "
-        "AS g(branch_id, value) CROSS JOIN LATERAL ("
-        "  SELECT t.id, t.starts_at, max(t.ends_at) OVER (ORDER BY t.starts_at, t.id "
-        "    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS ended_before"
-        f"  FROM class_sessions t WHERE t.branch_id = g.branch_id AND t.{resource} = g.value"
-        "    AND t.status = 'scheduled' AND t.starts_at >= :low AND t.starts_at <= :high"
-        ") AS s WHERE s.ended_before > s.starts_at"),
-        {"branches": [g[0] for g in ordered], "values": [g[1] for g in ordered],
-         "low": since - day, "high": until + day}).scalars())
-
+def _write_pairs(conn: sa.Connection, pairs: dict[PairKey, dict[str, Any]]) -> None:
+    if not pairs:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(overlaps_t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["resource", "a_id", "b_id"],
+        set_={c.name: stmt.excluded[c.name] for c in overlaps_t.columns
+              if c.name not in ("resource", "a_id", "b_id")})
+    rows: Iterable[dict[str, Any]] = list(pairs.values())
+    for part in slices(list(rows), 1000):
+        conn.execute(stmt, part)

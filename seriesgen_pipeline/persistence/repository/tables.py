@@ -20,6 +20,9 @@ from seriesgen_pipeline.persistence.models import (
     SeriesChanges,
     SeriesConflict,
     SeriesSnapshot,
+    SessionChange,
+    SessionOverlap,
+    SessionOverlapsState,
 )
 
 series_t = ClassSeries.__table__
@@ -48,6 +51,9 @@ notifications_t = Notification.__table__
 
 state_t = GenerationState.__table__
 changes_t = SeriesChanges.__table__
+session_changes_t = SessionChange.__table__
+overlaps_t = SessionOverlap.__table__
+overlaps_state_t = SessionOverlapsState.__table__
 
 
 # Rows per INSERT statement: well under SQLite's 32,766 bound parameters.

@@ -1,0 +1,221 @@
+"""Double bookings kept up to date from the logged changes equal those of every pair.
+
+Contract (``repository.refresh_overlaps``, migration 0006): whatever writes
+``class_sessions`` (raw statements here, as the booking app or an operator would:
+rooms and instructors changed or cleared, sessions moved, cancelled and restored,
+deleted, inserted, moved to another branch, many rows in one statement), the
+double bookings found after each round equal those of an independent check of
+every pair of sessions. A change committed after a refresh's snapshot is found by
+the next refresh; writes the triggers never saw are found by the periodic full
+scan; a ``TRUNCATE`` leaves nothing stale.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from seriesgen_pipeline.core.conflicts import Overlap
+from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.persistence.db import create_db_engine, upgrade_database
+from seriesgen_pipeline.service import engine as eng
+from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SINCE, UNTIL = NOW - timedelta(days=30), NOW + timedelta(days=30)
+ROOMS = ("Hall", "Loft", None)
+INSTRUCTORS = ("Ana", "Ben", None)
+BRANCHES = ("ny", "la")
+t = repo.sessions_t
+
+
+def seed(engine: sa.Engine) -> list[int]:
+    """Six daily series in two branches sharing rooms and instructors, generated."""
+    seed_base(engine, horizon_days=14, open_time="00:00", close_time="00:00")
+    for branch in BRANCHES:
+        seed_branch(engine, branch, timezone="America/New_York")
+    ids = [seed_series(engine, f"s{i}", branch=BRANCHES[i % 2], recurrence="FREQ=DAILY",
+                       start_time=f"{9 + i % 3}:00".zfill(5), start_date=date(2026, 2, 20),
+                       room=ROOMS[i % 2], instructor=INSTRUCTORS[i % 2],
+                       duration_minutes=45 + 15 * (i % 4))
+           for i in range(6)]
+    snaps = eng.take_snapshots(engine, keys=None, now=NOW, run_id="seed")
+    eng.generate(engine, snaps.values(), now=NOW, run_id="seed")
+    return ids
+
+
+def every_pair(engine: sa.Engine, ids: list[int]) -> Counter[Overlap]:
+    """The double bookings of ``ids`` in [SINCE, UNTIL], by comparing every two sessions
+    (one per pair of sessions: a session overlapping two of one series counts twice)."""
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(sa.select(t).where(t.c.status == "scheduled"))
+                .mappings()]
+    found: Counter[Overlap] = Counter()
+    for resource in ("room", "instructor"):
+        for a in rows:
+            for b in rows:
+                if (a[resource] is not None and a[resource] == b[resource]
+                        and a["branch_id"] == b["branch_id"]
+                        and a["origin_series_id"] != b["origin_series_id"]
+                        and a["starts_at"] < b["ends_at"] and b["starts_at"] < a["ends_at"]
+                        and a["origin_series_id"] in ids
+                        and SINCE <= a["starts_at"] <= UNTIL):
+                    found[Overlap(a["series_key"], b["series_key"], resource,
+                                           a[resource], a["occurrence_key"], a["branch_id"])] += 1
+    return found
+
+
+def kept(engine: sa.Engine, ids: list[int]) -> list[Overlap]:
+    with engine.connect() as conn:
+        return repo.find_double_bookings(conn, series_ids=ids, since=SINCE, until=UNTIL)
+
+
+def mutate(engine: sa.Engine, rng: random.Random, serial: int) -> str:
+    """One raw write of a random kind; says what it did."""
+    with engine.begin() as conn:
+        rows = [dict(r) for r in conn.execute(sa.select(t).order_by(t.c.id)).mappings()]
+        row = rng.choice(rows)
+        kind = rng.choice(("room", "instructor", "move", "status", "delete", "insert",
+                           "branch", "many"))
+        where = t.c.id == row["id"]
+        if kind == "room":
+            conn.execute(sa.update(t).where(where).values(room=rng.choice(ROOMS)))
+        elif kind == "instructor":
+            conn.execute(sa.update(t).where(where).values(instructor=rng.choice(INSTRUCTORS)))
+        elif kind == "move":
+            starts = row["starts_at"] + timedelta(minutes=15 * rng.randint(-100, 100))
+            conn.execute(sa.update(t).where(where).values(
+                starts_at=starts, ends_at=starts + timedelta(minutes=rng.choice((15, 60, 180)))))
+        elif kind == "status":
+            conn.execute(sa.update(t).where(where).values(
+                status="scheduled" if row["status"] != "scheduled" else "cancelled"))
+        elif kind == "delete":
+            conn.execute(sa.delete(t).where(where))
+        elif kind == "insert":
+            starts = row["starts_at"] + timedelta(minutes=15 * rng.randint(-8, 8))
+            copy = {k: v for k, v in row.items() if k != "id"}
+            conn.execute(sa.insert(t).values(
+                {**copy, "occurrence_key": f"x{serial:09d}", "starts_at": starts,
+                 "ends_at": starts + timedelta(minutes=60), "room": rng.choice(ROOMS)}))
+        elif kind == "branch":
+            conn.execute(sa.update(t).where(where).values(branch_id=rng.choice(BRANCHES)))
+        else:  # one statement over many rows: every session of a room on a few days
+            low = row["starts_at"] - timedelta(days=rng.randint(0, 3))
+            conn.execute(sa.update(t).where(
+                t.c.room == rng.choice(ROOMS[:2]), t.c.starts_at >= low,
+                t.c.starts_at < low + timedelta(days=rng.randint(1, 4))
+            ).values(instructor=rng.choice(INSTRUCTORS)))
+    return kind
+
+
+@pytest.mark.parametrize("seed_value", [1, 2, 3])
+def test_kept_overlaps_equal_every_pair_after_random_writes(engine: sa.Engine,
+                                                            seed_value: int) -> None:
+    ids = seed(engine)
+    rng = random.Random(seed_value)
+    expected = every_pair(engine, ids)
+    assert expected, "the seed has double bookings to begin with"
+    assert Counter(kept(engine, ids)) == expected
+    kinds: set[str] = set()
+    for round_ in range(25):
+        for i in range(rng.randint(1, 4)):
+            kinds.add(mutate(engine, rng, round_ * 10 + i))
+        assert Counter(kept(engine, ids)) == every_pair(engine, ids), f"round {round_}"
+    assert len(kinds) == 8, f"every kind of write was tried: {sorted(kinds)}"
+
+
+def test_a_quiet_refresh_reads_an_empty_log(engine: sa.Engine) -> None:
+    """After a refresh the log is empty; a write logs its group; a refresh empties it."""
+    ids = seed(engine)
+    kept(engine, ids)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            repo.session_changes_t)).scalar_one() == 0
+    execute(engine, "UPDATE class_sessions SET title = 'Renamed' WHERE series_key = 's0'")
+    with engine.connect() as conn:
+        logged = {tuple(r) for r in conn.execute(sa.select(
+            repo.session_changes_t.c.resource, repo.session_changes_t.c.branch_id,
+            repo.session_changes_t.c.value).distinct())}
+    # s0: branch ny, room Hall, instructor Ana; the old and the new row alike.
+    assert logged == {("room", "ny", "Hall"), ("instructor", "ny", "Ana")}
+    kept(engine, ids)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            repo.session_changes_t)).scalar_one() == 0
+
+
+def _overlapping_insert(conn: sa.Connection) -> datetime:
+    """A session of s1 put into s0's room at s0's time on 03-03; its start."""
+    row = dict(conn.execute(sa.select(t).where(t.c.series_key == "s0",
+                                               t.c.occurrence_key == "2026-03-03"))
+               .mappings().one())
+    s1 = dict(conn.execute(sa.select(t).where(t.c.series_key == "s1").limit(1))
+              .mappings().one())
+    conn.execute(sa.insert(t).values({**{k: v for k, v in s1.items() if k != "id"},
+                                      "occurrence_key": "late", "branch_id": row["branch_id"],
+                                      "room": row["room"], "starts_at": row["starts_at"],
+                                      "ends_at": row["ends_at"]}))
+    return row["starts_at"]
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[sa.Engine]:
+    """A migrated PostgreSQL application database."""
+    engine = create_db_engine(postgres_url)
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_write_committed_after_a_refresh_snapshot_is_found_next(pg_engine: sa.Engine) -> None:
+    """A transaction still open while a refresh runs is found by the next refresh."""
+    ids = seed(pg_engine)
+    kept(pg_engine, ids)
+    with pg_engine.connect() as writer:
+        writer.begin()
+        starts = _overlapping_insert(writer)
+        before = kept(pg_engine, ids)  # the insert is not committed yet
+        writer.commit()
+    after = kept(pg_engine, ids)
+    assert starts == datetime(2026, 3, 3, 14, 0, tzinfo=UTC)  # 09:00 EST
+    assert not [o for o in before if o.occurrence_key == "late"]
+    assert [o.other_series_key for o in after
+            if o.occurrence_key == "late" and o.resource == "room"] == ["s0"]
+    assert Counter(after) == every_pair(pg_engine, ids)
+
+
+@pytest.mark.postgres
+def test_writes_the_triggers_missed_are_found_by_the_periodic_full_scan(
+        pg_engine: sa.Engine) -> None:
+    ids = seed(pg_engine)
+    kept(pg_engine, ids)
+    with pg_engine.begin() as conn:  # as a restore would: triggers off
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        _overlapping_insert(conn)
+    assert not [o for o in kept(pg_engine, ids) if o.occurrence_key == "late"]
+    execute(pg_engine, "UPDATE session_overlaps_state SET full_scan_at = :at",
+            at=datetime.now(UTC) - repo.FULL_SCAN_EVERY - timedelta(minutes=1))
+    assert [o for o in kept(pg_engine, ids) if o.occurrence_key == "late"]
+    assert Counter(kept(pg_engine, ids)) == every_pair(pg_engine, ids)
+
+
+@pytest.mark.postgres
+def test_nothing_stale_after_a_truncate(pg_engine: sa.Engine) -> None:
+    ids = seed(pg_engine)
+    assert kept(pg_engine, ids)
+    execute(pg_engine, "TRUNCATE class_sessions")
+    with pg_engine.connect() as conn:
+        assert conn.execute(sa.select(repo.overlaps_state_t.c.full_scan_at)).scalar() is None
+    assert kept(pg_engine, ids) == []
+    with pg_engine.begin() as conn:
+        conn.execute(sa.delete(repo.state_t))
+        conn.execute(sa.update(repo.series_t).values(last_generated_through=None))
+    snaps = eng.take_snapshots(pg_engine, keys=None, now=NOW, run_id="again")
+    eng.generate(pg_engine, snaps.values(), now=NOW, run_id="again")
+    assert Counter(kept(pg_engine, ids)) == every_pair(pg_engine, ids) != Counter()
