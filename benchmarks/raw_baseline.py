@@ -80,7 +80,8 @@ def create_raw_table(engine: sa.Engine) -> None:
             return
         ddl = conn.exec_driver_sql(
             "SELECT sql FROM sqlite_master WHERE tbl_name = 'class_sessions' AND sql IS NOT NULL "
-            "ORDER BY type DESC").scalars().all()  # the table first, then its indexes
+            "AND type IN ('table', 'index') ORDER BY type DESC"
+        ).scalars().all()  # the table first, then its indexes (no triggers, as LIKE on PostgreSQL)
         for statement in ddl:
             conn.exec_driver_sql(statement.replace("class_sessions", RAW_TABLE))
 
