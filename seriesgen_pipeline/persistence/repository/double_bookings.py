@@ -203,11 +203,12 @@ def _forget(conn: sa.Connection, resource: str, groups: dict[Group, Span]) -> No
 
 
 def _forget_vanished(conn: sa.Connection) -> None:
-    """Delete the pairs of a session that is gone (one whose start could not be read,
-    and so was in no span, may have been deleted)."""
+    """Delete the pairs with a side whose start could not be read (in no span) once
+    either session is gone."""
     o, t = overlaps_t, sessions_t
-    conn.execute(sa.delete(o).where(sa.or_(
-        ~sa.exists().where(t.c.id == o.c.a_id), ~sa.exists().where(t.c.id == o.c.b_id))))
+    conn.execute(sa.delete(o).where(
+        sa.or_(o.c.a_starts_at.is_(None), o.c.b_starts_at.is_(None)),
+        sa.or_(~sa.exists().where(t.c.id == o.c.a_id), ~sa.exists().where(t.c.id == o.c.b_id))))
 
 
 def _group_arrays(part: list[tuple[Group, Span]]) -> dict[str, list[Any]]:

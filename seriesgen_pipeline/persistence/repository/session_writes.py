@@ -185,32 +185,52 @@ def sqlite_value(value: Any) -> Any:
     return value
 
 
+_UPDATED = ("branch_id", "title", "instructor", "room", "capacity", "timezone", "starts_at",
+            "ends_at", "config_hash", "run_id", "updated_at")
+# Rows per set-based UPDATE on PostgreSQL.
+_UPDATE_BATCH = 5000
+
+
 def update_sessions(conn: sa.Connection, *,
                     rows: Sequence[tuple[SeriesIdentity, Update]], run_id: str) -> int:
     """Rewrite generator-owned attributes of unprotected rows. Returns rows updated.
 
     Protection is checked in the statement itself: a row booked, detached or
-    cancelled since it was read is not touched.
+    cancelled since it was read is not touched. On PostgreSQL one statement
+    updates thousands of rows from arrays (``unnest``), so statement triggers
+    fire once per batch, not once per row.
     """
     if not rows:
         return 0
     stamp = utcnow()
-    stmt = (
-        sa.update(sessions_t)
-        .where(sessions_t.c.id == sa.bindparam("row_id"), UNPROTECTED)
-        .values({
-            name: sa.bindparam(f"v_{name}") for name in (
-                "branch_id", "title", "instructor", "room", "capacity", "timezone",
-                "starts_at", "ends_at", "config_hash", "run_id", "updated_at")
-        })
-    )
     params = []
     for ident, update in rows:
         values = _session_row(update.values)
         values.pop("occurrence_key")
         values.update(config_hash=ident.config_hash, run_id=run_id, updated_at=stamp)
         params.append({"row_id": update.id, **{f"v_{k}": v for k, v in values.items()}})
+    if conn.dialect.name == "postgresql":
+        return sum(_update_from_arrays(conn, part) for part in slices(params, _UPDATE_BATCH))
+    stmt = (
+        sa.update(sessions_t)
+        .where(sessions_t.c.id == sa.bindparam("row_id"), UNPROTECTED)
+        .values({name: sa.bindparam(f"v_{name}") for name in _UPDATED})
+    )
     return conn.execute(stmt, params).rowcount
+
+
+def _update_from_arrays(conn: sa.Connection, params: list[dict[str, Any]]) -> int:
+    """One ``UPDATE … FROM unnest(…)`` of ``params`` (PostgreSQL)."""
+    types = {"row_id": "int8", **{f"v_{name}": _copy_type(sessions_t.c[name])
+                                   for name in _UPDATED}}
+    unprotected = UNPROTECTED.compile(dialect=conn.dialect,
+                                      compile_kwargs={"literal_binds": True})
+    stmt = sa.text(
+        "UPDATE class_sessions SET "
+        + ", ".join(f"{name} = v.v_{name}" for name in _UPDATED)
+        + " FROM unnest(" + ", ".join(f"CAST(:{p} AS {t}[])" for p, t in types.items())
+        + ") AS v(" + ", ".join(types) + f") WHERE class_sessions.id = v.row_id AND {unprotected}")
+    return conn.execute(stmt, {p: [row[p] for row in params] for p in types}).rowcount
 
 
 def delete_sessions(conn: sa.Connection, *, ids: Sequence[int]) -> int:
