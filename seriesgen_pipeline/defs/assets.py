@@ -106,13 +106,12 @@ def _generate(context: dg.AssetExecutionContext, seriesgen: SeriesgenResource,
 
     taken = eng.take_snapshots(engine, keys=keys, now=now, run_id=run_id)
     previous = eng.previous_run(engine, keys=list(taken), run_id=run_id)
-    snapshots = eng.load_snapshots(engine, run_id=run_id, keys=list(taken))
     outcomes = eng.generate(
-        engine, [snapshots[k] for k in keys if k in snapshots], now=now, run_id=run_id,
+        engine, [taken[k] for k in keys if k in taken], now=now, run_id=run_id,
         settings=seriesgen.engine_settings(), notify_recipient=settings.notify_recipient,
     )
     generated = [o.series_key for o in outcomes if o.status == eng.SUCCESS]
-    retirements = eng.retire(engine, snapshots.values(), now=now, generated=generated)
+    retirements = eng.retire(engine, taken.values(), now=now, generated=generated)
     prune_records(engine, series_keys=list(taken), retention_days=settings.retention_days)
     duration_ms = round((time.perf_counter() - started) * 1000)
     log_run(outcomes, run_id=run_id, duration_ms=duration_ms)

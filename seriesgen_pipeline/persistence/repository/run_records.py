@@ -68,35 +68,6 @@ def store_snapshots(conn: sa.Connection, *, run_id: str, now: datetime,
         conn.execute(sa.insert(snapshots_t), part)
 
 
-def load_snapshot_payloads(conn: sa.Connection, *, run_id: str, keys: Sequence[str]
-                           ) -> dict[str, tuple[datetime, dict[str, Any]]]:
-    """``series_key -> (now, payload)`` of the run's stored snapshots."""
-    out: dict[str, tuple[datetime, dict[str, Any]]] = {}
-    for part in slices(list(keys), 5000):
-        query = sa.select(snapshots_t.c.series_key, snapshots_t.c.now, snapshots_t.c.payload
-                          ).where(snapshots_t.c.run_id == run_id,
-                                  snapshots_t.c.series_key.in_(part))
-        for key, now, payload in conn.execute(query):
-            out[key] = (now, payload)
-    return out
-
-
-def previous_fingerprints(conn: sa.Connection, *, keys: Sequence[str], before_run: str
-                          ) -> dict[str, str | None]:
-    """The fingerprint of each series' latest snapshot taken by another run."""
-    out: dict[str, str | None] = {}
-    for part in slices(list(keys), 2000):
-        latest = (sa.select(snapshots_t.c.series_key,
-                            sa.func.max(snapshots_t.c.taken_at).label("taken_at"))
-                  .where(snapshots_t.c.series_key.in_(part), snapshots_t.c.run_id != before_run)
-                  .group_by(snapshots_t.c.series_key).subquery())
-        query = sa.select(snapshots_t.c.series_key, snapshots_t.c.fingerprint).join(
-            latest, sa.and_(snapshots_t.c.series_key == latest.c.series_key,
-                            snapshots_t.c.taken_at == latest.c.taken_at))
-        out.update(conn.execute(query).all())
-    return out
-
-
 def previous_statuses(conn: sa.Connection, *, keys: Sequence[str], before_run: str
                       ) -> dict[str, str]:
     """The status of each series' latest ``generation_log`` row written by another run."""

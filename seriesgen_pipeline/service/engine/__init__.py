@@ -31,7 +31,6 @@ from seriesgen_pipeline.service.engine.retirement import retire
 from seriesgen_pipeline.service.engine.snapshots import (
     PreviousRun,
     current_fingerprints,
-    load_snapshots,
     previous_run,
     take_snapshots,
 )
@@ -48,7 +47,6 @@ __all__ = [
     "Status",
     "current_fingerprints",
     "generate",
-    "load_snapshots",
     "previous_run",
     "retire",
     "take_snapshots",

@@ -2,7 +2,8 @@
 
 ``take_snapshots`` reads the series and configuration scopes in one transaction,
 resolves and validates each series, and stores the snapshots in the application
-database, keyed by run, so that whichever process generates reads the same ones.
+database, keyed by run: the record of what each run generated from. The run
+generates from the snapshots it took, in memory.
 """
 
 from __future__ import annotations
@@ -45,27 +46,17 @@ def take_snapshots(engine: sa.Engine, *, keys: Sequence[str] | None, now: dateti
     return snapshots
 
 
-def load_snapshots(engine: sa.Engine, *, run_id: str, keys: Sequence[str]
-                   ) -> dict[str, SeriesSnapshot]:
-    """The snapshots stored by ``take_snapshots`` for ``run_id``."""
-    with engine.begin() as conn:
-        payloads = repo.load_snapshot_payloads(conn, run_id=run_id, keys=keys)
-    return {k: SeriesSnapshot.from_payload(p) for k, (_, p) in payloads.items()}
-
-
 @dataclass(frozen=True)
 class PreviousRun:
     """What the runs before this one left for each series."""
 
-    fingerprints: dict[str, str | None]
     statuses: dict[str, str]
 
 
 def previous_run(engine: sa.Engine, *, keys: Sequence[str], run_id: str) -> PreviousRun:
-    """Each series' fingerprint and generation status as the runs before ``run_id`` left them."""
+    """Each series' generation status as the runs before ``run_id`` left it."""
     with engine.connect() as conn:
-        return PreviousRun(repo.previous_fingerprints(conn, keys=keys, before_run=run_id),
-                           repo.previous_statuses(conn, keys=keys, before_run=run_id))
+        return PreviousRun(repo.previous_statuses(conn, keys=keys, before_run=run_id))
 
 
 def current_fingerprints(engine: sa.Engine) -> dict[str, str]:
