@@ -129,24 +129,48 @@ def test_kept_overlaps_equal_every_pair_after_random_writes(engine: sa.Engine,
     assert len(kinds) == 8, f"every kind of write was tried: {sorted(kinds)}"
 
 
-def test_a_quiet_refresh_reads_an_empty_log(engine: sa.Engine) -> None:
-    """After a refresh the log is empty; a write logs its group; a refresh empties it."""
+def logged_groups(engine: sa.Engine) -> set[tuple[str, str, str]]:
+    c = repo.session_changes_t
+    with engine.connect() as conn:
+        return {tuple(r) for r in conn.execute(
+            sa.select(c.c.resource, c.c.branch_id, c.c.value).distinct())}
+
+
+def test_the_log_holds_what_changed_until_a_refresh_reads_it(engine: sa.Engine) -> None:
+    """After a refresh the log is empty; a booking or a new title logs nothing (no
+    double booking depends on them); a room change logs the row's groups before and
+    after; a refresh empties the log."""
     ids = seed(engine)
     kept(engine, ids)
-    with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(
-            repo.session_changes_t)).scalar_one() == 0
-    execute(engine, "UPDATE class_sessions SET title = 'Renamed' WHERE series_key = 's0'")
-    with engine.connect() as conn:
-        logged = {tuple(r) for r in conn.execute(sa.select(
-            repo.session_changes_t.c.resource, repo.session_changes_t.c.branch_id,
-            repo.session_changes_t.c.value).distinct())}
-    # s0: branch ny, room Hall, instructor Ana; the old and the new row alike.
-    assert logged == {("room", "ny", "Hall"), ("instructor", "ny", "Ana")}
+    assert logged_groups(engine) == set()
+    execute(engine, "UPDATE class_sessions SET title = 'Renamed', booked_count = 3, "
+                    "detached = :yes WHERE series_key = 's0'", yes=True)
+    assert logged_groups(engine) == set()
+    execute(engine, "UPDATE class_sessions SET room = 'Loft' WHERE series_key = 's0' "
+                    "AND occurrence_key = '2026-03-03'")
+    # s0: branch ny, room Hall, instructor Ana.
+    assert logged_groups(engine) == {("room", "ny", "Hall"), ("room", "ny", "Loft"),
+                                     ("instructor", "ny", "Ana")}
     kept(engine, ids)
+    assert logged_groups(engine) == set()
+
+
+def test_a_change_logs_the_days_it_touched(engine: sa.Engine) -> None:
+    """Two sessions of one room changed weeks apart in one statement log two spans, each
+    around its own day, not the weeks between them."""
+    ids = seed(engine)
+    kept(engine, ids)
+    execute(engine, "UPDATE class_sessions SET status = 'cancelled' WHERE series_key = 's0' "
+                    "AND occurrence_key IN ('2026-03-02', '2026-03-14')")
+    c = repo.session_changes_t
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(
-            repo.session_changes_t)).scalar_one() == 0
+        spans = sorted((r.low, r.high) for r in conn.execute(
+            sa.select(c.c.low, c.c.high).where(c.c.resource == "room")))
+    # s0 starts at 09:00 New York: 14:00Z on 03-02 (EST), 13:00Z on 03-14 (EDT).
+    low_02, low_14 = datetime(2026, 3, 2, 14, tzinfo=UTC), datetime(2026, 3, 14, 13, tzinfo=UTC)
+    assert spans[0][0] <= low_02 <= spans[0][1] < datetime(2026, 3, 4, tzinfo=UTC)
+    assert datetime(2026, 3, 13, tzinfo=UTC) < spans[-1][0] <= low_14 <= spans[-1][1]
+    assert Counter(kept(engine, ids)) == every_pair(engine, ids)
 
 
 def _overlapping_insert(conn: sa.Connection) -> datetime:

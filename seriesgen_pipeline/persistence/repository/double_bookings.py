@@ -4,11 +4,12 @@ by what changed.
 ``session_overlaps`` holds every pair of scheduled sessions of two series that
 overlap in one branch's room (or instructor). ``refresh_overlaps`` brings it up
 to date: triggers (migration 0006) log, for every statement that writes
-``class_sessions``, the span of the starts it wrote or removed in each (resource,
-branch, value) group; the refresh re-examines each logged group over its span
-(one day more on each side: sessions last at most a day) and deletes the log rows
-it read. A night that changed nothing reads an empty log. Every session is
-scanned instead the first time, after a ``TRUNCATE`` of ``class_sessions``, and
+``class_sessions``, the spans of days of the starts it wrote or removed in each
+(resource, branch, value) group (an update that changes nothing a double booking
+depends on is not logged); the refresh re-examines each logged span (one day more
+on each side: sessions last at most a day) and deletes the log rows it read. A
+night that changed nothing reads an empty log. Every session is scanned instead
+the first time, after a ``TRUNCATE`` of ``class_sessions``, and
 every ``FULL_SCAN_EVERY``, which also covers writes made with triggers disabled
 (a restore).
 
@@ -53,8 +54,12 @@ _DAY = timedelta(days=1)
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
+# Logged spans of one group at most this far apart are re-examined as one.
+_JOIN_SPANS_WITHIN = timedelta(days=7)
+
 Group = tuple[str, str]  # (branch_id, value)
 Span = tuple[datetime, datetime]
+Spans = list[tuple[Group, Span]]  # a group may have several, apart
 PairKey = tuple[str, int, int]  # (resource, a_id, b_id), a_id < b_id
 
 
@@ -88,14 +93,17 @@ def refresh_overlaps(conn: sa.Connection, *, full: bool = False) -> None:
                 _write_pairs(conn, _pairs(conn, resource, _marked_everywhere(conn, resource)))
             _set_full_scan(conn, now)
         else:
-            spans = _logged_spans(conn)
+            logged = _logged_spans(conn)
             for resource in RESOURCES:
-                groups = spans.get(resource)
-                if groups:
-                    _forget(conn, resource, groups)
-                    pairs = _pairs(conn, resource, _marked_in_spans(conn, resource, groups))
+                spans = logged.get(resource)
+                if spans:
+                    _forget(conn, resource, spans)
+                    pairs = _pairs(conn, resource, _marked_in_spans(conn, resource, spans))
+                    by_group: dict[Group, list[Span]] = {}
+                    for group, span in spans:
+                        by_group.setdefault(group, []).append(span)
                     _write_pairs(conn, {key: row for key, row in pairs.items()
-                                        if _touches(row, groups)})
+                                        if _touches(row, by_group)})
             _forget_vanished(conn)
         # The rows this snapshot sees, and only those: a later change stays logged.
         conn.execute(sa.delete(session_changes_t))
@@ -158,33 +166,44 @@ def _set_full_scan(conn: sa.Connection, when: datetime) -> None:
         conn.execute(sa.insert(overlaps_state_t).values(id=1, full_scan_at=when))
 
 
-def _logged_spans(conn: sa.Connection) -> dict[str, dict[Group, Span]]:
-    """``resource -> (branch, value) -> (first, last start)`` of the logged changes."""
+def _logged_spans(conn: sa.Connection) -> dict[str, Spans]:
+    """``resource -> [((branch, value), (first, last start))]`` of the logged changes,
+    the spans of a group within ``_JOIN_SPANS_WITHIN`` of each other joined."""
     c = session_changes_t
-    query = (sa.select(c.c.resource, c.c.branch_id, c.c.value,
-                       uncoerced(sa.func.min(c.c.low)), uncoerced(sa.func.max(c.c.high)))
-             .group_by(c.c.resource, c.c.branch_id, c.c.value))
-    spans: dict[str, dict[Group, Span]] = {}
+    query = (sa.select(c.c.resource, c.c.branch_id, c.c.value, uncoerced(c.c.low),
+                       uncoerced(c.c.high)).distinct())
+    logged: dict[tuple[str, Group], list[Span]] = {}
     for resource, branch, value, low, high in conn.execute(query):
         try:
             first, last = readers.read_instant(low), readers.read_instant(high)
         except readers.UnreadableValue:
             first = last = None  # a start the booking app garbled: the whole group
-        spans.setdefault(resource, {})[(branch, value)] = (first or _EARLIEST, last or _LATEST)
+        logged.setdefault((resource, (branch, value)), []).append(
+            (first or _EARLIEST, last or _LATEST))
+    spans: dict[str, Spans] = {}
+    for (resource, group), found in logged.items():
+        found.sort()
+        joined = [found[0]]
+        for first, last in found[1:]:
+            if first <= joined[-1][1] + _JOIN_SPANS_WITHIN:
+                joined[-1] = (joined[-1][0], max(joined[-1][1], last))
+            else:
+                joined.append((first, last))
+        spans.setdefault(resource, []).extend((group, span) for span in joined)
     return spans
 
 
-def _touches(row: dict[str, Any], groups: dict[Group, Span]) -> bool:
-    """Whether a pair has a session starting within its group's logged span."""
-    first, last = groups[(row["branch_id"], row["value"])]
+def _touches(row: dict[str, Any], spans: dict[Group, list[Span]]) -> bool:
+    """Whether a pair has a session starting within a logged span of its group."""
     return any(start is not None and first <= start <= last
+               for first, last in spans[(row["branch_id"], row["value"])]
                for start in (row["a_starts_at"], row["b_starts_at"]))
 
 
-def _forget(conn: sa.Connection, resource: str, groups: dict[Group, Span]) -> None:
-    """Delete the stored pairs with a session starting within its group's span."""
+def _forget(conn: sa.Connection, resource: str, spans: Spans) -> None:
+    """Delete the stored pairs with a session starting within a span of its group."""
     o = overlaps_t
-    ordered = sorted(groups.items())
+    ordered = sorted(spans)
     if conn.dialect.name == "postgresql":
         for part in slices(ordered, 5000):
             conn.execute(sa.text(
@@ -211,7 +230,7 @@ def _forget_vanished(conn: sa.Connection) -> None:
         sa.or_(~sa.exists().where(t.c.id == o.c.a_id), ~sa.exists().where(t.c.id == o.c.b_id))))
 
 
-def _group_arrays(part: list[tuple[Group, Span]]) -> dict[str, list[Any]]:
+def _group_arrays(part: Spans) -> dict[str, list[Any]]:
     return {"branches": [g[0] for g, _ in part], "values": [g[1] for g, _ in part],
             "lows": [s[0] for _, s in part], "highs": [s[1] for _, s in part]}
 
@@ -229,9 +248,8 @@ def _marked_everywhere(conn: sa.Connection, resource: str) -> list[int]:
                              .where(ordered.c.ended_before > ordered.c.starts_at)).scalars())
 
 
-def _marked_in_spans(conn: sa.Connection, resource: str,
-                     groups: dict[Group, Span]) -> list[int]:
-    """The marked sessions of each group among those starting within a day of its span.
+def _marked_in_spans(conn: sa.Connection, resource: str, spans: Spans) -> list[int]:
+    """The marked sessions of each span's group among those starting within a day of it.
 
     PostgreSQL scans each group through the (branch, resource, start) index, one
     group at a time in a lateral join, so the plan cannot turn quadratic when the
@@ -239,7 +257,7 @@ def _marked_in_spans(conn: sa.Connection, resource: str,
     """
     assert resource in RESOURCES
     t = sessions_t
-    ordered = sorted(groups.items())
+    ordered = sorted(spans)
     marked: list[int] = []
     if conn.dialect.name == "postgresql":
         for part in slices(ordered, 5000):

@@ -2,9 +2,11 @@
 
 A night's double-booking check used to scan every session of the window. Now
 triggers log where ``class_sessions`` changed (per statement and per branch and
-room, or instructor: the span of the starts written or removed), whoever writes,
-raw SQL and the booking app included; the check re-examines only those spans and
-keeps the overlaps it finds in ``session_overlaps``. ``session_overlaps_state``
+room, or instructor: the days of the starts written or removed, as spans),
+whoever writes, raw SQL and the booking app included, but not an update that
+changes nothing a double booking depends on (a booking count); the check
+re-examines only those spans and keeps the overlaps it finds in
+``session_overlaps``. ``session_overlaps_state``
 says when every session was last scanned: never, until the first check, since
 the sessions written before this revision were not logged.
 
@@ -24,13 +26,47 @@ depends_on = None
 
 _RESOURCES = ("room", "instructor")
 _CHANGE_COLUMNS = "resource, branch_id, value, low, high"
+# Days of one group more than this apart are logged as separate spans.
+_GAP_DAYS = 7
+# The columns a double booking depends on: an update that changes none of them (a
+# booking count, ``detached``, a title) is not logged.
+_WATCHED = ("id", "branch_id", "room", "instructor", "starts_at", "ends_at", "status",
+            "origin_series_id", "series_key", "occurrence_key")
 
 
-def _logged_from(rows: str) -> str:
-    """PostgreSQL: the change rows of a statement's transition table ``rows``."""
-    return " UNION ALL ".join(
-        f"SELECT '{r}', branch_id, {r}, min(starts_at), max(starts_at) FROM {rows} "
-        f"WHERE {r} IS NOT NULL GROUP BY branch_id, {r}" for r in _RESOURCES)
+def _log_statement(source: str) -> str:
+    """PostgreSQL: log the rows of ``source`` (a query with ``branch_id``, ``room``,
+    ``instructor`` and ``starts_at``) as day spans per group: the UTC days they start
+    on, days at most ``_GAP_DAYS`` apart joined into one span, from the first day's midnight to
+    the last one's end."""
+    days = " UNION ".join(
+        f"SELECT '{r}' AS resource, branch_id, {r} AS value, "
+        f"(starts_at AT TIME ZONE 'UTC')::date AS day FROM s WHERE {r} IS NOT NULL"
+        for r in _RESOURCES)
+    group = "PARTITION BY resource, branch_id, value ORDER BY day"
+    return (
+        f"WITH s AS ({source}), d AS ({days}), "
+        f"g AS (SELECT *, CASE WHEN day - lag(day) OVER ({group}) > {_GAP_DAYS} THEN 1 "
+        "ELSE 0 END AS gap FROM d), "
+        f"i AS (SELECT *, sum(gap) OVER ({group}) AS island FROM g) "
+        f"INSERT INTO session_changes ({_CHANGE_COLUMNS}) "
+        "SELECT resource, branch_id, value, min(day)::timestamp AT TIME ZONE 'UTC', "
+        "(max(day) + 1)::timestamp AT TIME ZONE 'UTC' FROM i "
+        "GROUP BY resource, branch_id, value, island;")
+
+
+def _updated_rows() -> str:
+    """PostgreSQL: the old and the new version of each updated row whose watched
+    columns changed."""
+    old = ", ".join("o." + c for c in _WATCHED)
+    new = ", ".join("n." + c for c in _WATCHED)
+    return ("SELECT v.branch_id, v.room, v.instructor, v.starts_at "
+            "FROM old_rows o FULL JOIN new_rows n ON n.id = o.id CROSS JOIN LATERAL (VALUES "
+            "(o.id, o.branch_id, o.room, o.instructor, o.starts_at), "
+            "(n.id, n.branch_id, n.room, n.instructor, n.starts_at)"
+            ") AS v(id, branch_id, room, instructor, starts_at) "
+            f"WHERE v.id IS NOT NULL AND (o.id IS NULL OR n.id IS NULL "
+            f"OR ({old}) IS DISTINCT FROM ({new}))")
 
 
 def _logged_row(row: str) -> str:
@@ -41,12 +77,14 @@ def _logged_row(row: str) -> str:
         for r in _RESOURCES)
 
 
-# PostgreSQL: (event, transition tables, the function's name, the tables it reads)
+# PostgreSQL: (event, transition tables, the function's name, what it logs)
 _PG_TRIGGERS = (
-    ("INSERT", "NEW TABLE AS new_rows", "seriesgen_log_sessions_inserted", ("new_rows",)),
+    ("INSERT", "NEW TABLE AS new_rows", "seriesgen_log_sessions_inserted",
+     "SELECT * FROM new_rows"),
     ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows", "seriesgen_log_sessions_updated",
-     ("old_rows", "new_rows")),
-    ("DELETE", "OLD TABLE AS old_rows", "seriesgen_log_sessions_deleted", ("old_rows",)),
+     _updated_rows()),
+    ("DELETE", "OLD TABLE AS old_rows", "seriesgen_log_sessions_deleted",
+     "SELECT * FROM old_rows"),
 )
 
 
@@ -93,11 +131,10 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         # Statement triggers: one aggregate per statement (a COPY of thousands of rows
         # logs a row per group), appended, so concurrent writers never wait on each other.
-        for event, referencing, function, tables in _PG_TRIGGERS:
-            body = " ".join(f"INSERT INTO session_changes ({_CHANGE_COLUMNS}) "
-                            f"{_logged_from(t)};" for t in tables)
+        for event, referencing, function, source in _PG_TRIGGERS:
             op.execute(f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger "
-                       f"LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NULL; END $$")
+                       f"LANGUAGE plpgsql AS $$ BEGIN {_log_statement(source)} "
+                       "RETURN NULL; END $$")
             op.execute(f"CREATE TRIGGER class_sessions_log_{event.lower()} AFTER {event} "
                        f"ON class_sessions REFERENCING {referencing} FOR EACH STATEMENT "
                        f"EXECUTE FUNCTION {function}()")
@@ -109,9 +146,13 @@ def upgrade() -> None:
         op.execute("CREATE TRIGGER class_sessions_log_truncate AFTER TRUNCATE ON class_sessions "
                    "FOR EACH STATEMENT EXECUTE FUNCTION seriesgen_sessions_truncated()")
         return
-    for event, rows in (("INSERT", ("NEW",)), ("UPDATE", ("OLD", "NEW")), ("DELETE", ("OLD",))):
+    watched_changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _WATCHED)
+    for event, rows, when in (("INSERT", ("NEW",), ""),
+                              ("UPDATE", ("OLD", "NEW"), f" WHEN {watched_changed}"),
+                              ("DELETE", ("OLD",), "")):
         op.execute(f"CREATE TRIGGER class_sessions_log_{event.lower()} AFTER {event} "
-                   f"ON class_sessions BEGIN {' '.join(_logged_row(r) for r in rows)} END")
+                   f"ON class_sessions FOR EACH ROW{when} "
+                   f"BEGIN {' '.join(_logged_row(r) for r in rows)} END")
 
 
 def downgrade() -> None:
