@@ -6,6 +6,7 @@ change that run's output; the next run picks the edit up.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,9 +40,11 @@ class SeriesSnapshot:
     config: ResolvedConfig | None = None
     error: SnapshotError | None = None
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """Changes when the series content or its applicable configuration changes."""
+        """Changes when the series content or its applicable configuration changes.
+
+        Computed once per snapshot (a night reads it several times per series)."""
         text = f"{self.spec.fingerprint()}|{self.config.config_hash if self.config else ''}|" + (
             f"{self.error.code}:{self.error.message}" if self.error else "")
         return hashlib.sha256(text.encode()).hexdigest()[:16]

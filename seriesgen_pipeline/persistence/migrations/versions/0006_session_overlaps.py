@@ -2,7 +2,7 @@
 
 A night's double-booking check used to scan every session of the window. Now
 triggers log where ``class_sessions`` changed (per statement and per branch and
-room, or instructor: the days of the starts written or removed, as spans),
+room, or instructor: spans of the starts written or removed),
 whoever writes, raw SQL and the booking app included, but not an update that
 changes nothing a double booking depends on (a booking count); the check
 re-examines only those spans and keeps the overlaps it finds in
@@ -34,11 +34,21 @@ _WATCHED = ("id", "branch_id", "room", "instructor", "starts_at", "ends_at", "st
             "origin_series_id", "series_key", "occurrence_key")
 
 
-def _log_statement(source: str) -> str:
+def _log_span(rows: str) -> str:
+    """PostgreSQL: log the rows of transition table ``rows`` as one span per group,
+    from its first start to its last (the generator inserts and deletes a series'
+    sessions in start order, the booking app a few at a time)."""
+    return (f"INSERT INTO session_changes ({_CHANGE_COLUMNS}) " + " UNION ALL ".join(
+        f"SELECT '{r}', branch_id, {r}, min(starts_at), max(starts_at) FROM {rows} "
+        f"WHERE {r} IS NOT NULL GROUP BY branch_id, {r}" for r in _RESOURCES) + ";")
+
+
+def _log_days(source: str) -> str:
     """PostgreSQL: log the rows of ``source`` (a query with ``branch_id``, ``room``,
     ``instructor`` and ``starts_at``) as day spans per group: the UTC days they start
-    on, days at most ``_GAP_DAYS`` apart joined into one span, from the first day's midnight to
-    the last one's end."""
+    on, days at most ``_GAP_DAYS`` apart joined into one span, from the first day's
+    midnight to the last one's end (an update may touch sessions all over the year:
+    the booking app cancelling some)."""
     days = " UNION ".join(
         f"SELECT '{r}' AS resource, branch_id, {r} AS value, "
         f"(starts_at AT TIME ZONE 'UTC')::date AS day FROM s WHERE {r} IS NOT NULL"
@@ -77,14 +87,14 @@ def _logged_row(row: str) -> str:
         for r in _RESOURCES)
 
 
-# PostgreSQL: (event, transition tables, the function's name, what it logs)
+# PostgreSQL: (event, transition tables, the function's name, its statement)
 _PG_TRIGGERS = (
     ("INSERT", "NEW TABLE AS new_rows", "seriesgen_log_sessions_inserted",
-     "SELECT * FROM new_rows"),
+     _log_span("new_rows")),
     ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows", "seriesgen_log_sessions_updated",
-     _updated_rows()),
+     _log_days(_updated_rows())),
     ("DELETE", "OLD TABLE AS old_rows", "seriesgen_log_sessions_deleted",
-     "SELECT * FROM old_rows"),
+     _log_span("old_rows")),
 )
 
 
@@ -131,10 +141,9 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         # Statement triggers: one aggregate per statement (a COPY of thousands of rows
         # logs a row per group), appended, so concurrent writers never wait on each other.
-        for event, referencing, function, source in _PG_TRIGGERS:
+        for event, referencing, function, body in _PG_TRIGGERS:
             op.execute(f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger "
-                       f"LANGUAGE plpgsql AS $$ BEGIN {_log_statement(source)} "
-                       "RETURN NULL; END $$")
+                       f"LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NULL; END $$")
             op.execute(f"CREATE TRIGGER class_sessions_log_{event.lower()} AFTER {event} "
                        f"ON class_sessions REFERENCING {referencing} FOR EACH STATEMENT "
                        f"EXECUTE FUNCTION {function}()")
