@@ -115,23 +115,23 @@ def read_overlaps(conn: sa.Connection, *, series_ids: Sequence[int], since: date
     ``[since, until]``, one per session and other session and resource."""
     wanted = set(series_ids)
     o = overlaps_t
+    columns = (o.c.resource, o.c.a_id, o.c.b_id, o.c.value, o.c.branch_id,
+               o.c.a_series_id, o.c.a_series_key, o.c.a_occurrence, o.c.a_starts_at,
+               o.c.b_series_id, o.c.b_series_key, o.c.b_occurrence, o.c.b_starts_at)
     seen: set[PairKey] = set()
     found: list[Overlap] = []
     with conn.begin():
         for part in slices(sorted(wanted), 2000):
-            query = sa.select(o).where(sa.or_(o.c.a_series_id.in_(part),
-                                              o.c.b_series_id.in_(part)))
-            for r in conn.execute(query).mappings():
-                if (r["resource"], r["a_id"], r["b_id"]) in seen:
+            query = sa.select(*columns).where(sa.or_(o.c.a_series_id.in_(part),
+                                                     o.c.b_series_id.in_(part)))
+            for (resource, a_id, b_id, value, branch, *sides) in conn.execute(query):
+                if (resource, a_id, b_id) in seen:
                     continue
-                seen.add((r["resource"], r["a_id"], r["b_id"]))
-                for side, other in (("a", "b"), ("b", "a")):
-                    starts = r[f"{side}_starts_at"]
-                    if (r[f"{side}_series_id"] in wanted and starts is not None
-                            and since <= starts <= until):
-                        found.append(Overlap(r[f"{side}_series_key"], r[f"{other}_series_key"],
-                                             r["resource"], r["value"], r[f"{side}_occurrence"],
-                                             r["branch_id"]))
+                seen.add((resource, a_id, b_id))
+                a, b = sides[:4], sides[4:]
+                for (series_id, key, occurrence, starts), other in ((a, b), (b, a)):
+                    if series_id in wanted and starts is not None and since <= starts <= until:
+                        found.append(Overlap(key, other[1], resource, value, occurrence, branch))
     return found
 
 
