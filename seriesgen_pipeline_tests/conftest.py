@@ -82,13 +82,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: 
     drop_postgres_database(url)
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[sa.Engine]:
-    """A migrated application database."""
-    eng = create_db_engine(db_url)
+def _migrated(url: str) -> Iterator[sa.Engine]:
+    eng = create_db_engine(url)
     upgrade_database(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    """A migrated application database."""
+    yield from _migrated(db_url)
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[sa.Engine]:
+    """A migrated PostgreSQL application database (for what only PostgreSQL has)."""
+    yield from _migrated(postgres_url)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""Per-series serialization of writers (FR-011).
+"""Per-series serialization of writers (FR-011), and of double-booking refreshes.
 
 PostgreSQL: session-level advisory locks, one per series, taken in id order (so
 two runs never deadlock) and held across the run's chunk transactions; the
@@ -13,10 +13,12 @@ import fcntl
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 
 _LOCK_NAMESPACE = 0x5E61  # "seriesgen" in the advisory lock key space
+_OVERLAPS_NAMESPACE = 0x5E62  # the double-booking refresh, apart from the series
 
 
 @contextmanager
@@ -34,11 +36,34 @@ def series_locks(conn: sa.Connection, series_ids: Sequence[int]) -> Iterator[Non
 
 
 @contextmanager
+def overlaps_refresh_lock(conn: sa.Connection) -> Iterator[None]:
+    """One double-booking refresh at a time; ``conn`` must have no open transaction.
+
+    PostgreSQL: a session-level advisory lock taken before the refresh's transaction
+    begins, so that its snapshot sees what the refresh before it committed. SQLite:
+    nothing here; the refresh's own write lock (``BEGIN IMMEDIATE``) serializes it.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    with _held(conn, sa.text("SELECT pg_advisory_lock(:ns, :key)"),
+               {"ns": _OVERLAPS_NAMESPACE, "key": 1}):
+        yield
+
+
+@contextmanager
 def _advisory(conn: sa.Connection, ids: list[int]) -> Iterator[None]:
     # One round trip: the ordered subquery feeds the locks in id order.
     stmt = sa.text("SELECT count(pg_advisory_lock(:ns, sid)) FROM "
                    "(SELECT unnest(CAST(:ids AS integer[])) AS sid ORDER BY 1) AS ordered")
-    conn.execute(stmt, {"ns": _LOCK_NAMESPACE, "ids": ids})
+    with _held(conn, stmt, {"ns": _LOCK_NAMESPACE, "ids": ids}):
+        yield
+
+
+@contextmanager
+def _held(conn: sa.Connection, take: Any, params: dict[str, Any]) -> Iterator[None]:
+    """Session advisory locks taken by ``take``, all released after the body."""
+    conn.execute(take, params)
     conn.commit()
     try:
         yield

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -22,7 +21,6 @@ import sqlalchemy as sa
 
 from seriesgen_pipeline.core.conflicts import Overlap
 from seriesgen_pipeline.persistence import repository as repo
-from seriesgen_pipeline.persistence.db import create_db_engine, upgrade_database
 from seriesgen_pipeline.service import engine as eng
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
 
@@ -185,15 +183,6 @@ def _overlapping_insert(conn: sa.Connection) -> datetime:
                                       "room": row["room"], "starts_at": row["starts_at"],
                                       "ends_at": row["ends_at"]}))
     return row["starts_at"]
-
-
-@pytest.fixture
-def pg_engine(postgres_url: str) -> Iterator[sa.Engine]:
-    """A migrated PostgreSQL application database."""
-    engine = create_db_engine(postgres_url)
-    upgrade_database(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.mark.postgres

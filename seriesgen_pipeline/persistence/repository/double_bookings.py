@@ -26,8 +26,7 @@ probed for the sessions they overlap.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from seriesgen_pipeline.core import readers
 from seriesgen_pipeline.core.conflicts import Overlap
+from seriesgen_pipeline.persistence.locks import overlaps_refresh_lock
 from seriesgen_pipeline.persistence.repository.tables import (
     overlaps_state_t,
     overlaps_t,
@@ -48,7 +48,6 @@ from seriesgen_pipeline.persistence.repository.tables import (
 
 FULL_SCAN_EVERY = timedelta(days=7)
 RESOURCES = ("room", "instructor")
-_LOCK_KEY = (0x5E62, 1)  # seriesgen's double-booking refresh, apart from the series locks
 _DAY = timedelta(days=1)
 # The span of a group whose logged starts cannot be read: all of it.
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
@@ -81,7 +80,7 @@ def refresh_overlaps(conn: sa.Connection, *, full: bool = False) -> None:
     Re-examines the logged spans, or every session when ``full``, on the first
     refresh, after a ``TRUNCATE``, or ``FULL_SCAN_EVERY`` after the last full scan.
     """
-    with _refresh_lock(conn), conn.begin():
+    with overlaps_refresh_lock(conn), conn.begin():
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         now = utcnow()
@@ -133,30 +132,6 @@ def read_overlaps(conn: sa.Connection, *, series_ids: Sequence[int], since: date
                     if series_id in wanted and starts is not None and since <= starts <= until:
                         found.append(Overlap(key, other[1], resource, value, occurrence, branch))
     return found
-
-
-@contextmanager
-def _refresh_lock(conn: sa.Connection) -> Iterator[None]:
-    """One refresh at a time. PostgreSQL: a session advisory lock taken before the
-    refresh's transaction, so its snapshot sees what the refresh before committed.
-    SQLite: the transaction's own write lock (``BEGIN IMMEDIATE``)."""
-    if conn.dialect.name != "postgresql":
-        yield
-        return
-    conn.execute(sa.text("SELECT pg_advisory_lock(:ns, :key)"),
-                 {"ns": _LOCK_KEY[0], "key": _LOCK_KEY[1]})
-    conn.commit()
-    try:
-        yield
-    finally:
-        if not conn.closed and not conn.invalidated:
-            try:
-                conn.rollback()
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :key)"),
-                             {"ns": _LOCK_KEY[0], "key": _LOCK_KEY[1]})
-                conn.commit()
-            except sa.exc.DBAPIError:
-                conn.invalidate()  # the server releases a dead session's locks
 
 
 def _set_full_scan(conn: sa.Connection, when: datetime) -> None:
