@@ -26,7 +26,7 @@ probed for the sessions they overlap.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -321,6 +321,5 @@ def _write_pairs(conn: sa.Connection, pairs: dict[PairKey, dict[str, Any]]) -> N
         index_elements=["resource", "a_id", "b_id"],
         set_={c.name: stmt.excluded[c.name] for c in overlaps_t.columns
               if c.name not in ("resource", "a_id", "b_id")})
-    rows: Iterable[dict[str, Any]] = list(pairs.values())
-    for part in slices(list(rows), 1000):
+    for part in slices(list(pairs.values()), 1000):
         conn.execute(stmt, part)
