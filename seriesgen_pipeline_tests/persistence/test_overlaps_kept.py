@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from seriesgen_pipeline.core.conflicts import Overlap
 from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline.persistence.db import create_db_engine, upgrade_database
 from seriesgen_pipeline.service import engine as eng
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
 
@@ -232,3 +233,22 @@ def test_nothing_stale_after_a_truncate(pg_engine: sa.Engine) -> None:
     snaps = eng.take_snapshots(pg_engine, keys=None, now=NOW, run_id="again")
     eng.generate(pg_engine, snaps.values(), now=NOW, run_id="again")
     assert Counter(kept(pg_engine, ids)) == every_pair(pg_engine, ids) != Counter()
+
+
+
+def test_a_garbled_start_counts_as_no_session(sqlite_url: str) -> None:
+    """SQLite stores what it is given, a start the booking app garbled included: that
+    session is in no double booking, and the rest of its group is re-examined."""
+    engine = create_db_engine(sqlite_url)
+    try:
+        upgrade_database(engine)
+        ids = seed(engine)
+        kept(engine, ids)
+        where = "WHERE series_key = 's0' AND occurrence_key = '2026-03-03'"
+        execute(engine, f"UPDATE class_sessions SET status = 'cancelled' {where}")
+        without = every_pair(engine, ids)  # as if the session were not there
+        execute(engine, f"UPDATE class_sessions SET status = 'scheduled', "
+                        f"starts_at = 'garbage' {where}")
+        assert Counter(kept(engine, ids)) == without != Counter()
+    finally:
+        engine.dispose()

@@ -160,7 +160,7 @@ def _logged_spans(conn: sa.Connection) -> dict[str, Spans]:
         found.sort()
         joined = [found[0]]
         for first, last in found[1:]:
-            if first <= joined[-1][1] + _JOIN_SPANS_WITHIN:
+            if first - joined[-1][1] <= _JOIN_SPANS_WITHIN:  # (no overflow at _LATEST)
                 joined[-1] = (joined[-1][0], max(joined[-1][1], last))
             else:
                 joined.append((first, last))
