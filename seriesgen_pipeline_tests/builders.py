@@ -74,3 +74,12 @@ def execute(engine: sa.Engine, sql: str, **params: Any) -> None:
     """Raw SQL, as another writer (the booking app, an operator) would run it."""
     with engine.begin() as conn:
         conn.execute(sa.text(sql), params)
+
+
+def latest_snapshots(engine: sa.Engine) -> dict[str, sa.Row[Any]]:
+    """Each series' latest stored snapshot (what its last run generated from), by key."""
+    with engine.connect() as conn:
+        return {row.series_key: row for row in conn.execute(sa.text(
+            "SELECT s.series_key, s.run_id, s.fingerprint, s.config_hash "
+            "FROM series_snapshots s WHERE NOT EXISTS (SELECT 1 FROM series_snapshots n "
+            "WHERE n.series_key = s.series_key AND n.taken_at > s.taken_at)"))}

@@ -42,10 +42,14 @@ class SeriesSnapshot:
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """Changes when the series content or its applicable configuration changes.
+        """Changes when the series content, its applicable configuration or where a
+        value of it comes from (its provenance) changes: when anything the snapshot
+        holds but the instant it was taken changes.
 
         Computed once per snapshot (a night reads it several times per series)."""
-        text = f"{self.spec.fingerprint()}|{self.config.config_hash if self.config else ''}|" + (
+        config = (f"{self.config.config_hash}|{sorted(self.config.provenance.items())}"
+                  if self.config else "")
+        text = f"{self.spec.fingerprint()}|{config}|" + (
             f"{self.error.code}:{self.error.message}" if self.error else "")
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -209,11 +209,12 @@ class GenerationLog(Base):
 
 
 class SeriesSnapshot(Base):
-    """The start-of-run snapshot of a series and its resolved configuration (FR-011).
+    """A series and its resolved configuration as a run took them (FR-011).
 
-    Written by ``resolved_series_config`` and read by ``class_sessions``, so any
-    run launcher (in-process, subprocess, another host) generates from the same
-    snapshot.
+    Stored once per fingerprint: a run stores a series' snapshot only when its
+    fingerprint differs from that of the series' latest stored snapshot, so a row
+    is the snapshot every run of the series generated from, from ``taken_at`` (by
+    ``run_id``) until the series' next snapshot.
     """
 
     __tablename__ = "series_snapshots"
@@ -227,6 +228,20 @@ class SeriesSnapshot(Base):
     fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     config_hash: Mapped[str | None] = mapped_column(sa.String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+
+
+class GenerationRun(Base):
+    """One row per run that took its snapshots: when, as of which ``now``, how many
+    series it snapshotted and how many of those snapshots were new (stored)."""
+
+    __tablename__ = "generation_runs"
+    __table_args__ = (sa.Index("ix_generation_runs_started", "started_at"),)
+
+    run_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    now: Mapped[datetime] = mapped_column(UTCDateTime)
+    series: Mapped[int] = mapped_column(sa.Integer)
+    snapshots_stored: Mapped[int] = mapped_column(sa.Integer)
 
 
 class SeriesConflict(Base):

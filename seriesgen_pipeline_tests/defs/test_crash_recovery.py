@@ -35,7 +35,13 @@ import sqlalchemy as sa
 
 from seriesgen_pipeline.definitions import build_definitions
 from seriesgen_pipeline.defs.runs import RANGE_TAG
-from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
+from seriesgen_pipeline_tests.builders import (
+    execute,
+    latest_snapshots,
+    seed_base,
+    seed_branch,
+    seed_series,
+)
 from seriesgen_pipeline_tests.defs.support import (
     NOW,
     Daemon,
@@ -189,10 +195,9 @@ def test_killed_worker_leaves_no_writer_and_failed_partitions_that_a_backfill_re
         assert _statuses(instance) == {asset.to_user_string(): dict.fromkeys(KEYS, "MATERIALIZED")
                                        for asset in ASSETS}
         h.check_converged(h.read_state(url), h.read_state(reference_url))
-        with engine.connect() as conn:
-            snapshots = {row.series_key: row for row in conn.execute(sa.text(
-                "SELECT series_key, fingerprint, config_hash FROM series_snapshots "
-                "WHERE run_id = :run"), {"run": rerun.run_id})}
+        # What the rerun generated from: each series' latest snapshot (stored by the
+        # killed run, which took the edited series first).
+        snapshots = latest_snapshots(engine)
         assert set(snapshots) == set(KEYS)
         for key in KEYS:
             resolved = _latest(instance, RESOLVED, key)

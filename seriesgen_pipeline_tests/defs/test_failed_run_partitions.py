@@ -21,7 +21,13 @@ import sqlalchemy as sa
 from seriesgen_pipeline.definitions import build_definitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import range_tags
-from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
+from seriesgen_pipeline_tests.builders import (
+    execute,
+    latest_snapshots,
+    seed_base,
+    seed_branch,
+    seed_series,
+)
 from seriesgen_pipeline_tests.defs.support import (
     NOW,
     PARTITIONS,
@@ -76,7 +82,9 @@ def test_a_failed_runs_unfinished_partitions_show_failed_and_a_rerun_repairs_the
         assert not failed.success
         before = _statuses(instance)
         # One series rerun alone since then.
-        assert good.execute_in_process(instance=instance, partition_key="f2").success
+        f2_run = good.execute_in_process(instance=instance, partition_key="f2")
+        assert f2_run.success
+        f2_run_id = f2_run.run_id
 
         evaluate_failure_sensor(instance, failed.run_id, url)
         marked = _statuses(instance)
@@ -90,10 +98,11 @@ def test_a_failed_runs_unfinished_partitions_show_failed_and_a_rerun_repairs_the
         rerun = good.execute_in_process(instance=instance, tags=range_tags(KEYS[0], KEYS[-1]))
         assert rerun.success
         repaired = _statuses(instance)
-        with engine.connect() as conn:
-            fingerprints = dict(conn.execute(sa.text(
-                "SELECT series_key, fingerprint FROM series_snapshots WHERE run_id = :run"),
-                {"run": rerun.run_id}).all())
+        # f2's snapshot was stored by its own rerun; the others' by this one.
+        stored = latest_snapshots(engine)
+        fingerprints = {key: row.fingerprint for key, row in stored.items()}
+        assert {key: row.run_id for key, row in stored.items()} == {
+            **dict.fromkeys(KEYS, rerun.run_id), "f2": f2_run_id}
         recorded = {}
         for key in KEYS:
             (record,) = instance.fetch_materializations(dg.AssetRecordsFilter(

@@ -538,12 +538,13 @@ def wait_for_snapshot(proc: Proc, url: str, records: tuple[int, int],
 
 
 def run_records(url: str) -> tuple[int, int]:
-    """How many runs stored snapshots, and how many wrote ``generation_log`` rows."""
+    """How many runs took their snapshots (recorded in ``generation_runs``), and how
+    many wrote ``generation_log`` rows."""
     engine = plain_engine(url)
     try:
         with engine.connect() as conn:
             snaps = conn.execute(sa.text(
-                "SELECT count(DISTINCT run_id) FROM series_snapshots")).scalar_one()
+                "SELECT count(*) FROM generation_runs")).scalar_one()
             logs = conn.execute(sa.text(
                 "SELECT count(DISTINCT run_id) FROM generation_log")).scalar_one()
     finally:

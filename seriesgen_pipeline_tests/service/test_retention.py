@@ -3,9 +3,12 @@
 Nights run through Dagster (``run_generation``, as ``seriesgen generate``); between
 two nights every stored stamp is moved one day back, as if the nights were a day
 apart. With a retention of 3 days, after every night each series holds exactly
-3 snapshots and 3 ``generation_log`` rows (ages 0, 1 and 2 days) however many
-nights ran; the notification of a double booking is kept while the booking is
-current, however old, and pruned once it is gone and older than the retention.
+3 ``generation_log`` rows (ages 0, 1 and 2 days) and ``generation_runs`` 3 runs,
+however many nights ran. A snapshot is stored only when the series changed:
+east-barre, retitled every night, holds 3 (ages 0, 1 and 2 days), the others only
+their latest, however old; the notification of a double booking is kept while the
+booking is current, however old, and pruned once it is gone and older than the
+retention.
 Real SQLite and PostgreSQL databases.
 """
 
@@ -24,7 +27,7 @@ FIRST_NIGHT = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 NIGHTS = 7
 ROOM_CHANGED_BEFORE_NIGHT = 3
 STAMPS = {"series_snapshots": "taken_at", "generation_log": "started_at",
-          "notifications": "created_at"}
+          "notifications": "created_at", "generation_runs": "started_at"}
 
 
 def age_by_one_day(engine: sa.Engine) -> None:
@@ -57,13 +60,20 @@ def test_records_are_kept_for_the_retention_only(engine: sa.Engine, db_url: str,
     for night in range(NIGHTS):
         if night == ROOM_CHANGED_BEFORE_NIGHT:
             execute(engine, "UPDATE class_series SET room = 'Studio 4' WHERE key = 'east-spin'")
+        execute(engine, "UPDATE class_series SET title = :title WHERE key = 'east-barre'",
+                title=f"Barre, week night {night}")
         report = run_generation(engine, settings, keys=None,
                                 now=FIRST_NIGHT + timedelta(days=night))
         assert not report.failed, report.series
 
         nights_kept = min(night + 1, 3)
+        # east-spin's snapshot of night 0, 3 days old on night 3, is pruned once the
+        # new one is stored; east-yoga's is its latest and stays, however old.
         assert per_series(engine, "series_snapshots") == {
-            "east-yoga": nights_kept, "east-spin": nights_kept, "east-barre": nights_kept}
+            "east-yoga": 1, "east-spin": 1, "east-barre": nights_kept}
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM generation_runs")
+                                ).scalar_one() == nights_kept
         assert per_series(engine, "generation_log") == {
             "east-yoga": nights_kept, "east-spin": nights_kept, "east-barre": nights_kept}
         notified = per_series(engine, "notifications")

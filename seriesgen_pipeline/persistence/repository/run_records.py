@@ -1,4 +1,4 @@
-"""What runs leave behind: generation log, snapshots, conflicts, notifications."""
+"""What runs leave behind: runs, generation log, snapshots, conflicts, notifications."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from seriesgen_pipeline.persistence.repository.tables import (
     conflicts_t,
     log_t,
     notifications_t,
+    runs_t,
     sessions_t,
     slices,
     snapshots_t,
@@ -53,19 +54,47 @@ def rows_written_by_run(conn: sa.Connection, *, run_id: str) -> dict[str, tuple[
 
 
 def store_snapshots(conn: sa.Connection, *, run_id: str, now: datetime,
-                    snapshots: Sequence[Any]) -> None:
-    """Store the run's snapshots (replacing any earlier ones of the same run)."""
-    keys = [s.series_key for s in snapshots]
-    for part in slices(keys, 5000):
-        conn.execute(sa.delete(snapshots_t).where(snapshots_t.c.run_id == run_id,
-                                                  snapshots_t.c.series_key.in_(part)))
+                    snapshots: Sequence[Any]) -> int:
+    """Record the run in ``generation_runs`` and store those of its snapshots whose
+    fingerprint differs from their series' latest stored one. Returns how many it stored.
+
+    A run that stored its snapshots before (the same ``run_id``, started again)
+    replaces its record, which counts every snapshot stored under its id.
+    """
+    latest = latest_snapshot_fingerprints(conn, keys=[s.series_key for s in snapshots])
+    new = [s for s in snapshots
+           if s.series_key not in latest or latest[s.series_key] != s.fingerprint]
     rows = [{
         "run_id": run_id, "series_key": s.series_key, "series_id": s.spec.id,
         "taken_at": s.taken_at, "now": now, "fingerprint": s.fingerprint,
         "config_hash": s.config_hash, "payload": s.to_payload(),
-    } for s in snapshots]
+    } for s in new]
+    for part in slices([s.series_key for s in new], 5000):
+        conn.execute(sa.delete(snapshots_t).where(snapshots_t.c.run_id == run_id,
+                                                  snapshots_t.c.series_key.in_(part)))
     for part in slices(rows, INSERT_BATCH):
         conn.execute(sa.insert(snapshots_t), part)
+    stored = conn.execute(sa.select(sa.func.count()).select_from(snapshots_t)
+                          .where(snapshots_t.c.run_id == run_id)).scalar_one()
+    started_at = min((s.taken_at for s in snapshots), default=now)
+    conn.execute(sa.delete(runs_t).where(runs_t.c.run_id == run_id))
+    conn.execute(sa.insert(runs_t).values(run_id=run_id, started_at=started_at, now=now,
+                                          series=len(snapshots), snapshots_stored=stored))
+    return len(new)
+
+
+def latest_snapshot_fingerprints(conn: sa.Connection, *, keys: Sequence[str]
+                                 ) -> dict[str, str | None]:
+    """``series key -> fingerprint`` of each series' latest stored snapshot."""
+    t, newer = snapshots_t, snapshots_t.alias("newer")
+    out: dict[str, str | None] = {}
+    for part in slices(list(keys), 5000):
+        out.update(conn.execute(sa.select(t.c.series_key, t.c.fingerprint).where(
+            t.c.series_key.in_(part),
+            ~sa.select(newer.c.run_id).where(newer.c.series_key == t.c.series_key,
+                                             newer.c.taken_at > t.c.taken_at).exists())
+        ).all())
+    return out
 
 
 def previous_statuses(conn: sa.Connection, *, keys: Sequence[str], before_run: str
@@ -112,7 +141,9 @@ def prune_run_records(conn: sa.Connection, *, series_keys: Sequence[str], before
     notification of each of its conflicts still current (it keeps that conflict
     from being notified again).
     """
-    out = {"series_snapshots": 0, "generation_log": 0, "notifications": 0}
+    out = {"series_snapshots": 0, "generation_log": 0, "notifications": 0,
+           "generation_runs": conn.execute(sa.delete(runs_t).where(
+               runs_t.c.started_at < before)).rowcount}
     newer_snapshot = snapshots_t.alias("newer")
     newer_log = log_t.alias("newer")
     newer_note = notifications_t.alias("newer")

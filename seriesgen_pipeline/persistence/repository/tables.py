@@ -14,6 +14,7 @@ from seriesgen_pipeline.persistence.models import (
     ClassSeries,
     ClassSession,
     GenerationLog,
+    GenerationRun,
     GenerationState,
     Notification,
     SchedulingConfig,
@@ -38,6 +39,7 @@ branches_t = Branch.__table__
 
 
 log_t = GenerationLog.__table__
+runs_t = GenerationRun.__table__
 
 
 snapshots_t = SeriesSnapshot.__table__

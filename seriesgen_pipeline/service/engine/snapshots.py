@@ -1,9 +1,12 @@
 """Snapshots: every series with its resolved configuration, as one run sees it (FR-011).
 
 ``take_snapshots`` reads the series and configuration scopes in one transaction,
-resolves and validates each series, and stores the snapshots in the application
-database, keyed by run: the record of what each run generated from. The run
-generates from the snapshots it took, in memory.
+resolves and validates each series, and records the run (``generation_runs``) with
+the snapshots that are new: those whose fingerprint differs from their series'
+latest stored one. So ``series_snapshots`` holds what each run generated from
+(a series' latest snapshot taken at or before the run started) at a cost that
+follows what changed, not the number of series. The run generates from the
+snapshots it took, in memory.
 """
 
 from __future__ import annotations
