@@ -24,6 +24,7 @@ import dagster as dg
 
 from seriesgen_pipeline.core import conflicts as c
 from seriesgen_pipeline.defs.events import mark_failed, record_materializations
+from seriesgen_pipeline.defs.internals import DATA_VERSION_TAG, latest_data_versions
 from seriesgen_pipeline.defs.monitoring import worker_heartbeat
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
@@ -159,8 +160,8 @@ def _materializations(
     """What to record: everything that changed, is not materialized yet, or failed before.
 
     "Changed" is judged against what Dagster last *recorded* for the partition (the
-    fingerprint in its latest materialization's metadata), not against the last
-    snapshot stored: a run killed after storing its snapshot recorded nothing, and
+    fingerprint its latest materialization carries as data version), not against the
+    last snapshot stored: a run killed after storing its snapshot recorded nothing, and
     its rerun must record the new fingerprint. A partition whose latest planned
     event is newer than its latest materialization did not complete its last run
     (it failed or crashed) and is recorded again. When a series failed in this run,
@@ -178,13 +179,15 @@ def _materializations(
     for key, snap in taken.items():
         if snap.error is None and needed(RESOLVED, key, False):
             yield dg.AssetMaterialization(asset_key=RESOLVED, partition=key,
-                                          metadata=_snapshot_metadata(snap))
+                                          metadata=_snapshot_metadata(snap),
+                                          tags=_data_version(snap.fingerprint))
     for outcome in outcomes:
         key = outcome.series_key
         if outcome.status != eng.FAILED and needed(SESSIONS, key, outcome.changed):
             yield dg.AssetMaterialization(
                 asset_key=SESSIONS, partition=key,
-                metadata=_outcome_metadata(outcome, context.run.run_id, taken[key].fingerprint))
+                metadata=_outcome_metadata(outcome, context.run.run_id, taken[key].fingerprint),
+                tags=_data_version(taken[key].fingerprint))
     generated = {o.series_key for o in outcomes if o.status == eng.SUCCESS}
     for result in retirements:
         if (result.error is None and result.series_key in generated
@@ -208,11 +211,12 @@ class _Recorded:
 def _last_recorded(instance: dg.DagsterInstance, keys: list[str]) -> dict[dg.AssetKey, _Recorded]:
     """Per asset and partition of ``keys``: materialized or not, last attempt unfinished
     (a planned event newer than its latest materialization), and — for the snapshot and
-    the sessions — the ``fingerprint`` of its latest materialization.
+    the sessions — the fingerprint its latest materialization recorded.
 
-    The run records a partition's snapshot before its sessions, so where the sessions'
-    latest materialization is newer than the snapshot's, both carry the snapshot's
-    fingerprint; only the others (rare: a run killed between the two) are read.
+    The fingerprint is recorded as the materialization's data version, which is read
+    back for every partition in one query per asset; a latest materialization without
+    one (recorded otherwise, e.g. reported from the UI) has no fingerprint, so the
+    partition is recorded again.
     """
     wanted = set(keys)
     found = {}
@@ -223,33 +227,15 @@ def _last_recorded(instance: dg.DagsterInstance, keys: list[str]) -> dict[dg.Ass
             asset, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, wanted)
         found[asset] = _Recorded(latest, {key for key, storage_id in planned.items()
                                           if storage_id > latest.get(key, 0)})
-    resolved, sessions = found[RESOLVED], found[SESSIONS]
-    resolved.fingerprints = _fingerprints(instance, RESOLVED, list(resolved.latest.values()))
-    behind = []
-    for key, storage_id in sessions.latest.items():
-        if storage_id > resolved.latest.get(key, storage_id):
-            sessions.fingerprints[key] = resolved.fingerprints.get(key)
-        else:
-            behind.append(storage_id)
-    sessions.fingerprints.update(_fingerprints(instance, SESSIONS, behind))
+    for asset in (RESOLVED, SESSIONS):
+        found[asset].fingerprints = dict(
+            latest_data_versions(instance, asset, sorted(found[asset].materialized)))
     return found
 
 
-def _fingerprints(instance: dg.DagsterInstance, asset: dg.AssetKey,
-                  storage_ids: list[int]) -> dict[str, str | None]:
-    """``partition -> fingerprint`` in the metadata of the given materializations."""
-    if not storage_ids:
-        return {}
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset, storage_ids=storage_ids),
-        limit=len(storage_ids)).records
-    out: dict[str, str | None] = {}
-    for record in records:
-        materialization = record.asset_materialization
-        if materialization is not None and materialization.partition is not None:
-            value = materialization.metadata.get("fingerprint")
-            out[materialization.partition] = str(value.value) if value is not None else None
-    return out
+def _data_version(fingerprint: str) -> dict[str, str]:
+    """The snapshot's fingerprint as the materialization's data version (shown in the UI)."""
+    return {DATA_VERSION_TAG: fingerprint}
 
 
 def _snapshot_metadata(snap: Any) -> dict[str, Any]:

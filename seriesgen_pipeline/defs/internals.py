@@ -27,6 +27,9 @@ listed in docs/dagster.md ("Dagster internals") and pinned, for the version in
   project's ``dagster.yaml``, sets it in every process that opens the instance,
   before any run is created, so it does not depend on anyone's environment.
 - ``InstanceRef.config_defaults``: what a custom instance class must provide.
+- ``DATA_VERSION_TAG`` and ``EventLogStorage.get_latest_tags_by_partition``: each
+  partition's recorded fingerprint is its materializations' data version, read
+  back for thousands of partitions in one query, without loading their events.
 - Run health checks for the run launcher (``CheckRunHealthResult``,
   ``WorkerStatus``) and ``DagsterUserCodeUnreachableError`` (``defs/monitoring.py``).
 """
@@ -38,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.errors import DagsterUserCodeUnreachableError
 from dagster._core.events import (
     AssetMaterializationPlannedData,
@@ -55,6 +59,7 @@ EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE"
 
 __all__ = [
     "DAGSTER_VERSION",
+    "DATA_VERSION_TAG",
     "EVENT_BATCH_SIZE",
     "SUBSET_PLANNED_EVENTS",
     "AssetMaterializationPlannedData",
@@ -66,6 +71,7 @@ __all__ = [
     "StepExecutionContext",
     "WorkerStatus",
     "enable_subset_planned_events",
+    "latest_data_versions",
     "latest_planned_runs",
     "log_materializations",
     "report_planned",
@@ -162,3 +168,17 @@ def latest_planned_runs(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
     run_of = {record.storage_id: record.run_id for record in records}
     return {partition: run_of[storage_id] for partition, storage_id in latest.items()
             if storage_id in run_of}
+
+
+def latest_data_versions(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
+                         partitions: Sequence[str]) -> dict[str, str]:
+    """``partition -> data version`` of each partition's latest materialization that
+    has one (``DATA_VERSION_TAG``). One query: the tags are indexed, no event is loaded.
+    """
+    if not partitions:
+        return {}
+    tags = instance.event_log_storage.get_latest_tags_by_partition(
+        asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG],
+        asset_partitions=list(partitions))
+    return {partition: found[DATA_VERSION_TAG] for partition, found in tags.items()
+            if DATA_VERSION_TAG in found}

@@ -90,3 +90,57 @@ def test_changed_only_and_exact_failures(sqlite_url, subset_planned_events):
         status = partition_status(instance, SESSIONS, KEYS)
         assert keys_with(status, "FAILED") == {"b09"}
         assert keys_with(status, "MATERIALIZED") == set(KEYS) - {"b09"}
+
+
+def _data_version(instance: dg.DagsterInstance, asset: dg.AssetKey, key: str) -> tuple[str, str]:
+    """The data version and the ``fingerprint`` metadata of the partition's latest
+    materialization."""
+    (record,) = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=asset, asset_partitions=[key]), limit=1).records
+    entry = record.event_log_entry
+    materialization = entry.asset_materialization
+    assert materialization is not None
+    return (materialization.tags or {}).get("dagster/data_version", ""), str(
+        materialization.metadata["fingerprint"].value)
+
+
+def test_the_recorded_fingerprint_is_the_data_version(sqlite_url, subset_planned_events):
+    """A change of configuration that changes no session is recorded (the snapshot's
+    fingerprint is new); the fingerprint is each materialization's data version; a
+    latest materialization without one (reported from outside) is recorded again."""
+    engine = migrated_engine(sqlite_url)
+    seed_base(engine, horizon_days=14)
+    seed_branch(engine, "east", cleanup_grace_days=3)
+    keys = KEYS[:4]
+    for key in keys:
+        seed_series(engine, key, room=f"Room {key}", instructor=f"Coach {key}")
+    job = build_definitions(resource=SeriesgenResource(database_url=sqlite_url, now=NOW)
+                            ).resolve_job_def("series_generation_job")
+    tags = range_tags(keys[0], keys[-1])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("class_series", keys)
+        assert job.execute_in_process(instance=instance, tags=tags).success
+        first = {key: _data_version(instance, RESOLVED, key) for key in keys}
+        for key, (version, fingerprint) in first.items():
+            assert version == fingerprint and len(version) == 16, key
+            assert _data_version(instance, SESSIONS, key) == (version, fingerprint)
+
+        # Sessions do not depend on the grace days: only the fingerprints change.
+        execute(engine, "UPDATE scheduling_configs SET cleanup_grace_days = 5 "
+                        "WHERE scope = 'branch'")
+        regraced = job.execute_in_process(instance=instance, tags=tags)
+        assert {p for _, p in materialized_in(instance, regraced.run_id)} == set(keys)
+        for key in keys:
+            version, fingerprint = _data_version(instance, RESOLVED, key)
+            assert version == fingerprint != first[key][0], key
+            assert _data_version(instance, SESSIONS, key) == (version, fingerprint)
+        quiet = job.execute_in_process(instance=instance, tags=tags)
+        assert materialized_in(instance, quiet.run_id) == []
+
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            RESOLVED, partition=keys[1], metadata={"fingerprint": "reported by hand"}))
+        repaired = job.execute_in_process(instance=instance, tags=tags)
+        assert materialized_in(instance, repaired.run_id) == [
+            ("resolved_series_config", keys[1])]
+        assert _data_version(instance, RESOLVED, keys[1])[0] == _data_version(
+            instance, SESSIONS, keys[1])[0]

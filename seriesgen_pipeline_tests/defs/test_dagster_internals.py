@@ -7,7 +7,8 @@ Contract (docs/dagster.md, "Dagster internals"): for ``dagster==1.13.27``,
   fails here first and is re-checked against this file);
 - each internal has the shape the project calls it with: the event constructors,
   the batch metadata, the planned-event data, the step context behind an asset's
-  context, the lookup of a partition's latest planned run, the instance-class hooks;
+  context, the lookup of a partition's latest planned run and of its latest
+  materialization's data version, the instance-class hooks;
 - the two internal environment settings do what the project needs:
   ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` is read when a run is created
   (one planned event per asset for a ranged run with it, one per partition
@@ -113,6 +114,11 @@ def test_event_internals_keep_their_shape() -> None:
     assert _params(dg.DagsterInstance.get_latest_storage_id_by_partition)[:4] == [
         "self", "asset_key", "event_type", "partitions"]
     assert "storage_ids" in _params(dg.EventRecordsFilter)
+    assert internals.DATA_VERSION_TAG == "dagster/data_version"
+    from dagster._core.storage.event_log.base import EventLogStorage
+
+    assert _params(EventLogStorage.get_latest_tags_by_partition)[:5] == [
+        "self", "asset_key", "event_type", "tag_keys", "asset_partitions"]
     assert callable(internals.InstanceRef.config_defaults)
     assert {status.name for status in internals.WorkerStatus} >= {"RUNNING", "FAILED"}
     assert _params(internals.CheckRunHealthResult)[:2] == ["status", "msg"]
@@ -136,8 +142,10 @@ def probe(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     others = [key for key in context.partition_keys if key != context.partition_keys[0]]
     internals.report_planned(context, dg.AssetKey("shadow"), others)
     internals.log_materializations(
-        context, [dg.AssetMaterialization("shadow", partition=key) for key in others],
-        batch_size=100)
+        context, [dg.AssetMaterialization(
+            "shadow", partition=key,
+            tags={internals.DATA_VERSION_TAG: f"v-{key}"} if key != others[0] else None)
+            for key in others], batch_size=100)
     assert os.environ.get(internals.EVENT_BATCH_SIZE) is None  # restored
     return dg.MaterializeResult()
 
@@ -154,6 +162,9 @@ def test_step_internals_record_planned_events_and_batches(
         assert instance.get_materialized_partitions(shadow) == set(KEYS[1:])
         assert internals.latest_planned_runs(instance, shadow, KEYS) == dict.fromkeys(
             KEYS[1:], run_id)
+        # Tagged materializations' data versions, read back; untagged ones have none.
+        assert internals.latest_data_versions(instance, shadow, KEYS) == {
+            key: f"v-{key}" for key in KEYS[2:]}
 
 
 def test_batch_size_setting_is_read_when_events_are_stored(
