@@ -137,7 +137,8 @@ def continue_expansion(series: ValidSeries, window: Window, *, since: datetime,
     is carried as it is.
     """
     later = Window(since + timedelta(microseconds=1), window.end)
-    occurrences, found = _scan(series, later)
+    # An empty slice (the window ends where the last generation did) holds nothing.
+    occurrences, found = _scan(series, later) if later.start <= later.end else ((), WarnDates())
     kept = _still_inside(series, carried, window)
     dates = _warn_dates({name: tuple(sorted({*getattr(kept, name), *getattr(found, name)}))
                          for name in _WARN_KINDS}, carried.no_occurrences)
