@@ -210,17 +210,23 @@ def _group_arrays(part: Spans) -> dict[str, list[Any]]:
             "lows": [s[0] for _, s in part], "highs": [s[1] for _, s in part]}
 
 
-def _marked_everywhere(conn: sa.Connection, resource: str) -> list[int]:
-    """The marked sessions of every group."""
+def _marked_scan(resource: str, *where: Any, per_group: bool) -> sa.Select[Any]:
+    """The scheduled sessions matching ``where`` that start before an earlier one
+    (in start order) of their group has ended: each is in an overlap. ``per_group``
+    orders each (branch, resource) group on its own; otherwise ``where`` is one group."""
     t = sessions_t
     ended_before = sa.func.max(t.c.ends_at).over(
-        partition_by=(t.c.branch_id, t.c[resource]), order_by=(t.c.starts_at, t.c.id),
-        rows=(None, -1))
+        partition_by=(t.c.branch_id, t.c[resource]) if per_group else None,
+        order_by=(t.c.starts_at, t.c.id), rows=(None, -1))
     ordered = (sa.select(t.c.id, t.c.starts_at, ended_before.label("ended_before"))
-               .where(t.c.status == "scheduled", t.c[resource].is_not(None))
-               .subquery())
-    return list(conn.execute(sa.select(ordered.c.id)
-                             .where(ordered.c.ended_before > ordered.c.starts_at)).scalars())
+               .where(t.c.status == "scheduled", *where).subquery())
+    return sa.select(ordered.c.id).where(ordered.c.ended_before > ordered.c.starts_at)
+
+
+def _marked_everywhere(conn: sa.Connection, resource: str) -> list[int]:
+    """The marked sessions of every group."""
+    return list(conn.execute(_marked_scan(
+        resource, sessions_t.c[resource].is_not(None), per_group=True)).scalars())
 
 
 def _marked_in_spans(conn: sa.Connection, resource: str, spans: Spans) -> list[int]:
@@ -249,16 +255,11 @@ def _marked_in_spans(conn: sa.Connection, resource: str, spans: Spans) -> list[i
                 "    AND t.starts_at < g.high + interval '1 day'"
                 ") AS s WHERE s.ended_before > s.starts_at"), arrays).scalars())
         return marked
-    ended_before = sa.func.max(t.c.ends_at).over(order_by=(t.c.starts_at, t.c.id),
-                                                 rows=(None, -1))
     for (branch, value), (first, last) in ordered:
-        scan = (sa.select(t.c.id, t.c.starts_at, ended_before.label("ended_before"))
-                .where(t.c.branch_id == branch, t.c[resource] == value,
-                       t.c.status == "scheduled", t.c.starts_at > first - _DAY,
-                       t.c.starts_at < last + _DAY)
-                .subquery())
-        marked.extend(conn.execute(sa.select(scan.c.id)
-                                   .where(scan.c.ended_before > scan.c.starts_at)).scalars())
+        marked.extend(conn.execute(_marked_scan(
+            resource, t.c.branch_id == branch, t.c[resource] == value,
+            t.c.starts_at > first - _DAY, t.c.starts_at < last + _DAY,
+            per_group=False)).scalars())
     return marked
 
 
