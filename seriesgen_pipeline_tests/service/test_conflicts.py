@@ -134,3 +134,50 @@ def test_no_recipient_no_notification(engine):
     with engine.connect() as conn:
         count = conn.execute(sa.select(sa.func.count()).select_from(repo.notifications_t)).scalar()
     assert count == 0
+
+
+def _stored_conflicts(engine: sa.Engine) -> dict[tuple[str, str], tuple[int, str]]:
+    """``(series, code) -> (row id, run id)`` of every stored conflict."""
+    t = repo.conflicts_t
+    with engine.connect() as conn:
+        return {(key, code): (row_id, run_id) for row_id, key, code, run_id in conn.execute(
+            sa.select(t.c.id, t.c.series_key, t.c.code, t.c.run_id))}
+
+
+def test_conflicts_unchanged_are_kept_and_changed_ones_replaced(engine):
+    """A night that finds a series' conflicts as they are stored leaves its rows (and
+    the run that first found them); a series whose conflicts changed, or whose stored
+    row cannot be read, has them replaced; a conflict gone is deleted."""
+    seed_base(engine)
+    seed_branch(engine, "east", open_time="07:00")
+    seed_series(engine, "early", start_time="06:30", room="A")
+    seed_series(engine, "yoga", start_time="18:00", room="B")
+    seed_series(engine, "spin", start_time="18:30", room="B", instructor="Ben")
+    run(engine, run_id="night-0")
+    first = _stored_conflicts(engine)
+    assert set(first) == {("early", "OUTSIDE_BUSINESS_HOURS"), ("yoga", "ROOM_DOUBLE_BOOKED"),
+                          ("spin", "ROOM_DOUBLE_BOOKED")}
+    assert {run_id for _, run_id in first.values()} == {"night-0"}
+
+    run(engine, run_id="night-1")
+    assert _stored_conflicts(engine) == first
+
+    # spin leaves room B: the double booking is gone from both series; early's stays.
+    execute(engine, "UPDATE class_series SET room = 'C' WHERE key = 'spin'")
+    run(engine, run_id="night-2")
+    assert _stored_conflicts(engine) == {
+        ("early", "OUTSIDE_BUSINESS_HOURS"): first[("early", "OUTSIDE_BUSINESS_HOURS")]}
+
+    # Its hours change: early's warning is a new one (another message), found tonight.
+    execute(engine, "UPDATE scheduling_configs SET open_time = '06:45' WHERE scope = 'branch'")
+    run(engine, run_id="night-3")
+    assert [run_id for _, run_id in _stored_conflicts(engine).values()] == ["night-3"]
+
+    if engine.dialect.name == "sqlite":  # the JSON columns hold anything on SQLite
+        execute(engine, "UPDATE series_conflicts SET details = '{not json' "
+                        "WHERE series_key = 'early'")
+        run(engine, run_id="night-4")
+        assert [run_id for _, run_id in _stored_conflicts(engine).values()] == ["night-4"]
+        with engine.connect() as conn:
+            details = conn.execute(sa.select(repo.conflicts_t.c.details)).scalar_one()
+        assert details["open_time"] == "06:45"

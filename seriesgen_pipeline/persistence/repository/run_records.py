@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -112,12 +113,55 @@ def previous_statuses(conn: sa.Connection, *, keys: Sequence[str], before_run: s
 
 
 def replace_conflicts(conn: sa.Connection, *, series_keys: Sequence[str],
-                      rows: Sequence[Mapping[str, Any]]) -> None:
-    """Replace the current conflicts of ``series_keys`` with ``rows``."""
-    for part in slices(list(series_keys), 5000):
+                      rows: Sequence[Mapping[str, Any]]) -> int:
+    """Make ``rows`` the current conflicts of ``series_keys``. Returns how many series
+    had their conflicts rewritten.
+
+    A series whose stored conflicts are already those of ``rows`` keeps its rows,
+    and so the run and instant that first found them (``run_id``, ``detected_at``);
+    the others' are replaced. A stored row that cannot be read counts as a change.
+    """
+    wanted: dict[str, list[Mapping[str, Any]]] = {key: [] for key in series_keys}
+    for row in rows:
+        wanted[row["series_key"]].append(row)
+    stored = _stored_conflicts(conn, list(wanted))
+    changed = [key for key, found in wanted.items()
+               if stored.get(key, []) != sorted(_conflict_identity(r) for r in found)]
+    for part in slices(changed, 5000):
         conn.execute(sa.delete(conflicts_t).where(conflicts_t.c.series_key.in_(part)))
-    for rows_part in slices(list(rows), INSERT_BATCH):
+    for rows_part in slices([r for key in changed for r in wanted[key]], INSERT_BATCH):
         conn.execute(sa.insert(conflicts_t), rows_part)
+    return len(changed)
+
+
+_CONFLICT_IDENTITY = ("code", "severity", "message", "dates", "details", "config_hash")
+
+
+def _conflict_identity(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """What makes a stored conflict the same conflict: everything but when and by
+    which run it was found."""
+    return tuple(json.dumps(row[name], sort_keys=True, default=str)
+                 for name in _CONFLICT_IDENTITY)
+
+
+def _stored_conflicts(conn: sa.Connection, keys: Sequence[str]
+                      ) -> dict[str, list[tuple[str, ...]] | None]:
+    """``series key -> sorted identities`` of its stored conflicts (None: unreadable)."""
+    t = conflicts_t
+    out: dict[str, list[tuple[str, ...]] | None] = {}
+    columns = [t.c.series_key, *(t.c[name] for name in _CONFLICT_IDENTITY)]
+    for part in slices(list(keys), 5000):
+        try:
+            found = conn.execute(sa.select(*columns).where(t.c.series_key.in_(part))
+                                 ).mappings().all()
+        except (ValueError, TypeError):  # a value the JSON columns cannot decode
+            out.update(dict.fromkeys(part))
+            continue
+        for row in found:
+            identities = out.setdefault(row["series_key"], [])
+            if identities is not None:
+                identities.append(_conflict_identity(row))
+    return {key: sorted(found) if found is not None else None for key, found in out.items()}
 
 
 def insert_notifications(conn: sa.Connection, *, rows: Sequence[Mapping[str, Any]]) -> int:
