@@ -245,7 +245,8 @@ class GenerationRun(Base):
 
 
 class SeriesConflict(Base):
-    """The current conflicts of each series, replaced on every run of the series."""
+    """The current conflicts of each series; a run replaces a series' conflicts when
+    they changed, and leaves them (with the run and instant that found them) otherwise."""
 
     __tablename__ = "series_conflicts"
     __table_args__ = (sa.Index("ix_series_conflicts_series", "series_key"),)
