@@ -1,7 +1,8 @@
 """Run records kept for a bounded time (``SERIESGEN_RETENTION_DAYS``, default 30).
 
-Every run leaves a snapshot and a ``generation_log`` row per series, and conflicts
-may leave notifications; without pruning they grow with every night. Each run
+Every run leaves a ``generation_runs`` row, a ``generation_log`` row per series and
+a snapshot per series that changed, and conflicts may leave notifications; without
+pruning they grow with every night. Each run
 prunes the records of its own series, so a night prunes every series once, at a
 cost that follows the run's size. What the next run compares against (a series'
 latest snapshot and log row) and the notifications of conflicts still current

@@ -183,7 +183,8 @@ def prune_run_records(conn: sa.Connection, *, series_keys: Sequence[str], before
     Each series keeps its latest snapshot and its latest ``generation_log`` row
     whatever their age (what the next run compares against), and the latest
     notification of each of its conflicts still current (it keeps that conflict
-    from being notified again).
+    from being notified again). The ``generation_runs`` rows older than ``before``
+    go too.
     """
     out = {"series_snapshots": 0, "generation_log": 0, "notifications": 0,
            "generation_runs": conn.execute(sa.delete(runs_t).where(
