@@ -27,6 +27,9 @@ listed in docs/dagster.md ("Dagster internals") and pinned, for the version in
   project's ``dagster.yaml``, sets it in every process that opens the instance,
   before any run is created, so it does not depend on anyone's environment.
 - ``InstanceRef.config_defaults``: what a custom instance class must provide.
+- ``RunStorage.get_cursor_values`` / ``set_cursor_values`` (the instance's
+  key-value store): the change sensor's fingerprints, kept out of its cursor,
+  which Dagster copies into every tick record.
 - ``DATA_VERSION_TAG`` and ``EventLogStorage.get_latest_tags_by_partition``: each
   partition's recorded fingerprint is its materializations' data version, read
   back for thousands of partitions in one query, without loading their events.
@@ -71,10 +74,12 @@ __all__ = [
     "StepExecutionContext",
     "WorkerStatus",
     "enable_subset_planned_events",
+    "get_instance_value",
     "latest_data_versions",
     "latest_planned_runs",
     "log_materializations",
     "report_planned",
+    "set_instance_value",
     "step_context",
 ]
 
@@ -182,3 +187,13 @@ def latest_data_versions(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
         asset_partitions=list(partitions))
     return {partition: found[DATA_VERSION_TAG] for partition, found in tags.items()
             if DATA_VERSION_TAG in found}
+
+
+def get_instance_value(instance: dg.DagsterInstance, key: str) -> str | None:
+    """The value stored under ``key`` in the instance's key-value store, if any."""
+    return instance.run_storage.get_cursor_values({key}).get(key)
+
+
+def set_instance_value(instance: dg.DagsterInstance, key: str, value: str) -> None:
+    """Store ``value`` under ``key`` in the instance's key-value store (replacing it)."""
+    instance.run_storage.set_cursor_values({key: value})

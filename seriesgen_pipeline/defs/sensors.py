@@ -7,7 +7,8 @@ only computed when something may have changed: the database counts every change
 of a scheduling input in ``series_changes`` (triggers, so every writer counts,
 raw SQL included), and a tick that finds the count it saw last, and the
 partitions it left, skips without reading a single series. The cursor holds the
-change count, the fingerprints of the last tick and a change sequence number:
+change count, a reference to the fingerprints of the last tick (kept in the
+instance, ``save_cursor``) and a change sequence number:
 
 - Every tick that requests runs takes the next sequence number, and every run
   key carries it (``change:<first>..<last>:<sequence>``). Run keys are unique per
@@ -26,13 +27,16 @@ change count, the fingerprints of the last tick and a change sequence number:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import dagster as dg
 
+from seriesgen_pipeline.defs.internals import get_instance_value, set_instance_value
 from seriesgen_pipeline.defs.partitions import class_series_partitions, sync_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import covering_ranges, generation_job, range_request
@@ -41,9 +45,13 @@ from seriesgen_pipeline.service.engine import current_fingerprints
 from seriesgen_pipeline.service.settings import DEFAULT_RUN_CHUNK, SAFEGUARD_MESSAGE
 
 # Cursor text of the current format starts with this, then the change count and a
-# ':'; base64 never holds ':'. "2:" cursors (no change count) still decode.
+# ':'; base64 never holds ':'. "3:" cursors (fingerprints inline) and "2:" ones (no
+# change count) still decode.
+_CURSOR_V4 = "4:"
 _CURSOR_V3 = "3:"
 _CURSOR_V2 = "2:"
+# The two slots of the instance's key-value store that hold the fingerprints.
+_SLOT_KEY = "seriesgen/class_series_changes/fingerprints/{}"
 
 
 @dataclass(frozen=True)
@@ -51,14 +59,16 @@ class ChangeCursor:
     """What the sensor remembers between ticks.
 
     ``sequence`` is the number of the last tick that requested runs (None: this
-    cursor never requested any, e.g. it is fresh or of the old format).
+    cursor never requested any, e.g. it is fresh or of an old format).
     ``changes`` is the input change count read before ``fingerprints`` were
-    computed (None: unknown, the next tick computes them).
+    computed (None: unknown, the next tick computes them). ``slot`` is where the
+    fingerprints are kept (None: not kept yet).
     """
 
     fingerprints: dict[str, str] = field(default_factory=dict)
     sequence: int | None = None
     changes: int | None = None
+    slot: int | None = None
 
     def next_sequence(self) -> int:
         """The sequence number of the next tick that requests runs."""
@@ -66,16 +76,86 @@ class ChangeCursor:
             return time.time_ns() // 1_000_000
         return self.sequence + 1
 
-    def encode(self) -> str:
-        """Compact cursor text."""
-        raw = json.dumps({"fingerprints": self.fingerprints, "sequence": self.sequence},
-                         separators=(",", ":"), sort_keys=True).encode()
-        changes = "" if self.changes is None else str(self.changes)
-        return f"{_CURSOR_V3}{changes}:" + base64.b64encode(zlib.compress(raw, 9)).decode()
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _keys_digest(keys: Iterable[str]) -> str:
+    return _digest("\n".join(sorted(keys)))
+
+
+def save_cursor(instance: dg.DagsterInstance, cursor: ChangeCursor,
+                previous: ChangeCursor) -> str:
+    """The cursor text of ``cursor``; its fingerprints are kept in the instance.
+
+    Dagster copies a sensor's cursor into every tick record, skipped ticks too (a
+    tick every 30 s), so the fingerprints (about 17 bytes a series, compressed) are
+    kept in one of two slots of the instance's key-value store instead, and the
+    cursor names the slot and the digest of its content. Fingerprints equal to the
+    previous cursor's stay where they are; new ones go into the other slot, so a
+    tick evaluated again from the previous cursor (the daemon retrying it) still
+    finds that cursor's fingerprints.
+    """
+    raw = json.dumps(cursor.fingerprints, separators=(",", ":"), sort_keys=True)
+    digest = _digest(raw)
+    if previous.slot is not None and previous.fingerprints == cursor.fingerprints:
+        slot = previous.slot
+    else:
+        slot = 1 - previous.slot if previous.slot is not None else 0
+        set_instance_value(instance, _SLOT_KEY.format(slot),
+                           f"{digest}:" + base64.b64encode(zlib.compress(raw.encode(), 9))
+                           .decode())
+    body = json.dumps({"slot": slot, "digest": digest, "sequence": cursor.sequence,
+                       "keys": _keys_digest(cursor.fingerprints)},
+                      separators=(",", ":"), sort_keys=True).encode()
+    changes = "" if cursor.changes is None else str(cursor.changes)
+    return f"{_CURSOR_V4}{changes}:" + base64.b64encode(body).decode()
+
+
+def cursor_keys(cursor: str | None) -> str | None:
+    """The digest of the partition keys a current-format cursor saw (None: unknown)."""
+    if not cursor or not cursor.startswith(_CURSOR_V4):
+        return None
+    try:
+        found = json.loads(base64.b64decode(cursor[len(_CURSOR_V4):].partition(":")[2]))
+    except ValueError:
+        return None
+    keys = found.get("keys") if isinstance(found, dict) else None
+    return keys if isinstance(keys, str) else None
+
+
+def load_cursor(instance: dg.DagsterInstance, cursor: str | None) -> ChangeCursor:
+    """Inverse of ``save_cursor``; also reads the earlier formats (``decode_cursor``).
+
+    A cursor whose slot no longer holds its fingerprints (overwritten twice since:
+    only a cursor set by hand can be that old) counts as empty, as an unreadable one.
+    """
+    if not cursor or not cursor.startswith(_CURSOR_V4):
+        return decode_cursor(cursor)
+    count, _, rest = cursor[len(_CURSOR_V4):].partition(":")
+    try:
+        found = json.loads(base64.b64decode(rest))
+        slot, digest, sequence = found["slot"], found["digest"], found["sequence"]
+    except (ValueError, TypeError, KeyError):
+        return ChangeCursor()
+    if slot not in (0, 1) or not isinstance(sequence, int | None):
+        return ChangeCursor()
+    stored = get_instance_value(instance, _SLOT_KEY.format(slot)) or ""
+    kept, _, payload = stored.partition(":")
+    if kept != digest:
+        return ChangeCursor()
+    try:
+        fingerprints = json.loads(zlib.decompress(base64.b64decode(payload)))
+    except (ValueError, zlib.error):
+        return ChangeCursor()
+    if not isinstance(fingerprints, dict):
+        return ChangeCursor()
+    return ChangeCursor(fingerprints, sequence, int(count) if count.isdigit() else None, slot)
 
 
 def decode_cursor(cursor: str | None) -> ChangeCursor:
-    """Inverse of ``ChangeCursor.encode``; also reads the fingerprints-only format.
+    """A cursor of an earlier format, fingerprints inline ("3:", "2:" or bare).
 
     An unreadable cursor counts as empty (every series is then rerun once).
     """
@@ -129,10 +209,14 @@ def _evaluate(context: dg.SensorEvaluationContext, seriesgen: SeriesgenResource,
     engine = seriesgen.engine()
     with engine.connect() as conn:
         changes = repo.input_changes(conn)  # read first: a later change is seen next tick
-    cursor = decode_cursor(context.cursor)
-    previous = cursor.fingerprints
     partitions = class_series_partitions.get_partition_keys(
         dynamic_partitions_store=context.instance)
+    if (changes is not None and context.cursor is not None
+            and context.cursor.startswith(f"{_CURSOR_V4}{changes}:")
+            and cursor_keys(context.cursor) == _keys_digest(partitions)):
+        return dg.SkipReason("no series changed")
+    cursor = load_cursor(context.instance, context.cursor)
+    previous = cursor.fingerprints
     known = set(partitions)
     if changes is not None and changes == cursor.changes and known == set(previous):
         return dg.SkipReason("no series changed")
@@ -141,8 +225,8 @@ def _evaluate(context: dg.SensorEvaluationContext, seriesgen: SeriesgenResource,
     removed = [key for key in partitions if key not in current]
     changed = {key for key, fp in current.items() if previous.get(key) != fp}
     if not (added or removed or changed):
-        return dg.SensorResult(skip_reason="no series changed",
-                               cursor=ChangeCursor(current, cursor.sequence, changes).encode())
+        return dg.SensorResult(skip_reason="no series changed", cursor=save_cursor(
+            context.instance, ChangeCursor(current, cursor.sequence, changes), cursor))
     # Partitions are registered here, in bulk, rather than returned as requests: the
     # daemon would check requested keys one query at a time (docs/dagster.md).
     order = sync_partitions(context.instance, list(current)) if added or removed else partitions
@@ -155,8 +239,8 @@ def _evaluate(context: dg.SensorEvaluationContext, seriesgen: SeriesgenResource,
                     for first, last in ranges]
     context.log.info(f"series added {len(added)}, removed {len(removed)}, "
                      f"changed {len(changed)}; {len(requests)} run(s) requested")
-    return dg.SensorResult(run_requests=requests,
-                           cursor=ChangeCursor(current, sequence, changes).encode())
+    return dg.SensorResult(run_requests=requests, cursor=save_cursor(
+        context.instance, ChangeCursor(current, sequence, changes), cursor))
 
 
 class_series_changes = build_change_sensor()

@@ -8,7 +8,8 @@ Contract (docs/dagster.md, "Dagster internals"): for ``dagster==1.13.27``,
 - each internal has the shape the project calls it with: the event constructors,
   the batch metadata, the planned-event data, the step context behind an asset's
   context, the lookup of a partition's latest planned run and of its latest
-  materialization's data version, the instance-class hooks;
+  materialization's data version, the instance's key-value store, the
+  instance-class hooks;
 - the two internal environment settings do what the project needs:
   ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` is read when a run is created
   (one planned event per asset for a ranged run with it, one per partition
@@ -115,6 +116,11 @@ def test_event_internals_keep_their_shape() -> None:
         "self", "asset_key", "event_type", "partitions"]
     assert "storage_ids" in _params(dg.EventRecordsFilter)
     assert internals.DATA_VERSION_TAG == "dagster/data_version"
+    with dg.instance_for_test() as instance:
+        assert internals.get_instance_value(instance, "seriesgen/test") is None
+        internals.set_instance_value(instance, "seriesgen/test", "one")
+        internals.set_instance_value(instance, "seriesgen/test", "two")
+        assert internals.get_instance_value(instance, "seriesgen/test") == "two"
     from dagster._core.storage.event_log.base import EventLogStorage
 
     assert _params(EventLogStorage.get_latest_tags_by_partition)[:5] == [

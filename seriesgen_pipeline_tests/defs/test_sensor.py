@@ -41,7 +41,12 @@ import sqlalchemy as sa
 from seriesgen_pipeline.definitions import build_definitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import RANGE_TAG
-from seriesgen_pipeline.defs.sensors import ChangeCursor, class_series_changes, decode_cursor
+from seriesgen_pipeline.defs.sensors import (
+    ChangeCursor,
+    class_series_changes,
+    decode_cursor,
+    load_cursor,
+)
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
 from seriesgen_pipeline_tests.defs.support import (
     PARTITIONS,
@@ -139,7 +144,7 @@ def test_first_tick_adds_every_partition_and_one_run(
     assert requests[0].tags[RANGE_TAG] == "k01..k06"
     assert requests[0].run_key is not None
     assert requests[0].run_key.startswith("change:k01..k06:")
-    assert set(decode_cursor(data.cursor).fingerprints) == set(KEYS)
+    assert set(load_cursor(instance, data.cursor).fingerprints) == set(KEYS)
 
 
 def test_runs_hold_at_most_the_run_chunk(
@@ -267,7 +272,7 @@ def test_deleted_series_deletes_its_partition_and_runs_nothing(
     assert not data.dynamic_partitions_requests
     assert not data.run_requests
     assert instance.get_dynamic_partitions(PARTITIONS) == [k for k in KEYS if k != "k03"]
-    assert "k03" not in decode_cursor(data.cursor).fingerprints
+    assert "k03" not in load_cursor(instance, data.cursor).fingerprints
     assert_quiet(instance, url, data.cursor)
 
 
@@ -305,7 +310,7 @@ def _sequence(run_key: str | None) -> int:
 def test_each_change_gets_a_new_run_key_and_a_retried_tick_the_same(
         app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
     engine, url = app
-    first = decode_cursor(primed).sequence
+    first = load_cursor(instance, primed).sequence
     assert first is not None
     execute(engine, "UPDATE class_series SET room = 'Studio 9' WHERE key = 'k04'")
 
@@ -315,7 +320,7 @@ def test_each_change_gets_a_new_run_key_and_a_retried_tick_the_same(
     (request,) = edited.run_requests or []
     assert request.run_key == f"change:k04..k04:{first + 1}"
     assert [r.run_key for r in again.run_requests or []] == [request.run_key]
-    assert decode_cursor(edited.cursor).sequence == first + 1
+    assert load_cursor(instance, edited.cursor).sequence == first + 1
 
     execute(engine, "UPDATE class_series SET room = 'Room 3' WHERE key = 'k04'")
     reverted = tick(instance, url, edited.cursor)
@@ -327,7 +332,7 @@ def test_each_change_gets_a_new_run_key_and_a_retried_tick_the_same(
     execute(engine, "DELETE FROM class_series WHERE key = 'k06'")
     removed = tick(instance, url, reverted.cursor)
     assert not removed.run_requests
-    assert decode_cursor(removed.cursor).sequence == first + 2
+    assert load_cursor(instance, removed.cursor).sequence == first + 2
 
 
 def test_a_reset_cursor_never_reuses_an_earlier_run_key(
@@ -348,7 +353,7 @@ def test_a_reset_cursor_never_reuses_an_earlier_run_key(
 def test_a_cursor_of_the_old_format_still_decodes(
         app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
     engine, url = app
-    fingerprints = decode_cursor(primed).fingerprints
+    fingerprints = load_cursor(instance, primed).fingerprints
     raw = json.dumps(fingerprints, separators=(",", ":"), sort_keys=True).encode()
     old = base64.b64encode(zlib.compress(raw, 9)).decode()  # fingerprints only
 
@@ -358,5 +363,31 @@ def test_a_cursor_of_the_old_format_still_decodes(
     data = tick(instance, url, old)
     (request,) = data.run_requests or []
     assert request.partition_key == "k02"
-    assert decode_cursor(data.cursor).fingerprints.keys() == fingerprints.keys()
+    assert load_cursor(instance, data.cursor).fingerprints.keys() == fingerprints.keys()
     assert decode_cursor("not a cursor") == ChangeCursor()
+
+
+def test_the_cursor_keeps_its_fingerprints_in_the_instance(
+        app: tuple[sa.Engine, str], instance: dg.DagsterInstance, primed: str) -> None:
+    """Dagster copies the cursor into every tick record: it holds no fingerprint, only
+    where they are kept. New fingerprints go to the other of two slots, so a tick
+    retried from the cursor before still reads that cursor's; a cursor two changes
+    old (only one set by hand can be) counts as empty: every series is rerun."""
+    engine, url = app
+    assert len(primed) < 300
+    assert load_cursor(instance, primed).fingerprints.keys() == set(KEYS)
+    assert_quiet(instance, url, primed)
+
+    execute(engine, "UPDATE class_series SET room = 'Studio 9' WHERE key = 'k04'")
+    edited = tick(instance, url, primed)
+    assert edited.cursor is not None and len(edited.cursor) < 300
+    assert load_cursor(instance, edited.cursor).slot != load_cursor(instance, primed).slot
+    retried = tick(instance, url, primed)
+    assert [r.partition_key for r in retried.run_requests or []] == ["k04"]
+
+    execute(engine, "UPDATE class_series SET room = 'Studio 8' WHERE key = 'k05'")
+    again = tick(instance, url, edited.cursor)
+    assert [r.partition_key for r in again.run_requests or []] == ["k05"]
+    assert load_cursor(instance, primed) == ChangeCursor()  # its slot was written over
+    stale = tick(instance, url, primed)
+    assert covered(KEYS, stale.run_requests or []) == [KEYS]
