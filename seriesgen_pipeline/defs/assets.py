@@ -47,6 +47,8 @@ RANGE_TAG = "seriesgen/partition_range"
 # A run whose every series fails (a broken base configuration) observes this many
 # failed partitions with their error; the rest are in the run's failure metadata.
 MAX_ERROR_OBSERVATIONS = 500
+# Series with warnings only whose conflicts the check's metadata lists (see _conflict_check).
+MAX_CHECK_SERIES = 100
 
 CONFLICT_CHECK_DESCRIPTION = (
     "Fails when a series of the run has a conflict that stops its generation (unknown "
@@ -265,12 +267,23 @@ def _outcome_metadata(outcome: eng.SeriesOutcome, run_id: str,
 
 
 def _conflict_check(outcomes: list[eng.SeriesOutcome]) -> dg.AssetCheckResult:
-    """Errors fail the check; warnings are counted and listed, and leave it passed."""
+    """Errors fail the check; warnings are counted and listed, and leave it passed.
+
+    Its metadata lists the conflicts of every series stopped by an error, and those
+    of at most ``MAX_CHECK_SERIES`` series with warnings only: Dagster keeps every
+    check evaluation, and a night's full list (``seriesgen conflicts``) would add
+    hundreds of kilobytes per run to the instance every night.
+    """
     found = [k for o in outcomes for k in o.conflicts]
     errors = [k for k in found if k.severity == c.ERROR]
+    stopped = {k.series_key for k in errors}
+    warned = sorted({k.series_key for k in found} - stopped)[:MAX_CHECK_SERIES]
+    listed = stopped | set(warned)
     by_series: dict[str, list[str]] = {}
     for k in found:
-        by_series.setdefault(k.series_key, []).append(f"{k.severity} {k.code}: {k.message}")
+        if k.series_key in listed:
+            by_series.setdefault(k.series_key, []).append(
+                f"{k.severity} {k.code}: {k.message}")
     return dg.AssetCheckResult(
         check_name=CONFLICT_CHECK, asset_key=SESSIONS, passed=not errors,
         severity=dg.AssetCheckSeverity.ERROR,
