@@ -65,9 +65,11 @@ def _record_once(engine: sa.Engine, outcomes: Sequence[SeriesOutcome], *, run_id
         "detected_at": finished,
     } for o in outcomes for k in conflicts[o.series_key]]
     with engine.begin() as conn:
-        repo.write_generation_log(conn, rows=logs)
+        # Conflicts first: replacing them reads the stored ones, so the transaction
+        # reads before it writes (its written rows stay locked for less time).
         repo.replace_conflicts(conn, series_keys=[o.series_key for o in outcomes],
                                rows=conflict_rows)
+        repo.write_generation_log(conn, rows=logs)
         if notify_recipient:
             repo.insert_notifications(conn, rows=_notifications(
                 outcomes, conflicts, recipient=notify_recipient, created_at=finished))
