@@ -222,8 +222,12 @@ def test_dead_code_server_fails_the_run_frees_its_slot_and_terminate_still_works
         # loaded machine it may already have ended by now: then there is nothing left to
         # terminate, and what is checked is that nothing of it goes on writing.
         terminated = alive(second_worker)
+        if terminated and not instance.run_coordinator.cancel_run(second.run_id):
+            # Refused: the launcher refuses only a finished run, so the run ended between
+            # the check and the request (its worker was exiting), by itself, successfully.
+            assert run_status(instance, second.run_id) == dg.DagsterRunStatus.SUCCESS
+            terminated = False
         if terminated:
-            assert instance.run_coordinator.cancel_run(second.run_id) is True
             daemon.wait_for("the run to be canceled", lambda: run_status(
                 instance, second.run_id) == dg.DagsterRunStatus.CANCELED, 60)
             daemon.wait_for("its worker to be gone", lambda: not alive(second_worker), 30)
