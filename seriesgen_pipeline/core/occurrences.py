@@ -125,11 +125,12 @@ def expand_occurrences(series: ValidSeries, window: Window) -> Expansion:
 
 
 def continue_expansion(series: ValidSeries, window: Window, *, since: datetime,
-                       carried: WarnDates) -> Expansion:
+                       carried: WarnDates, carried_from: datetime | None = None) -> Expansion:
     """The occurrences of ``window`` after ``since``, with the warnings of all of ``window``.
 
     ``carried`` are the warning dates of an earlier expansion of the same series
-    whose window ended at ``since`` and started at or before ``window.start``.
+    whose window ended at ``since`` and started at or before ``window.start``
+    (at ``carried_from``, when known).
     Together with the dates found after ``since``, the dates of ``carried`` still
     inside ``window`` give exactly the warnings a full ``expand_occurrences`` of
     ``window`` reports, at the cost of expanding only ``(since, window.end]``.
@@ -139,7 +140,10 @@ def continue_expansion(series: ValidSeries, window: Window, *, since: datetime,
     later = Window(since + timedelta(microseconds=1), window.end)
     # An empty slice (the window ends where the last generation did) holds nothing.
     occurrences, found = _scan(series, later) if later.start <= later.end else ((), WarnDates())
-    kept = _still_inside(series, carried, window)
+    # An earlier window that starts where this one does (a rerun at the same instant)
+    # lies inside it: every date it carries is still inside.
+    same_start = carried_from is not None and carried_from >= window.start
+    kept = carried if same_start else _still_inside(series, carried, window)
     dates = _warn_dates({name: tuple(sorted({*getattr(kept, name), *getattr(found, name)}))
                          for name in _WARN_KINDS}, carried.no_occurrences)
     return Expansion(occurrences, _warnings(series, dates), dates)

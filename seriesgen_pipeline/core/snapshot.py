@@ -67,6 +67,13 @@ class SeriesSnapshot:
         if self.error is not None or self.config is None:
             err = self.error or SnapshotError("UNRESOLVED", "configuration did not resolve")
             raise SeriesDefinitionError(err.code, err.message, field=err.field, scope=err.scope)
+        return self._validated
+
+    @functools.cached_property
+    def _validated(self) -> ValidSeries:
+        """Validated once per snapshot (taking it checks it, generating uses it);
+        a failure is not kept, and raises again."""
+        assert self.config is not None, "valid() checks the configuration first"
         return validate_series(self.spec, self.config)
 
     def error_conflict(self) -> c.Conflict | None:

@@ -28,8 +28,15 @@ import pytest
 from seriesgen_pipeline.core import conflicts as c
 from seriesgen_pipeline.core.config import ConfigValues, ResolvedConfig, resolve_config
 from seriesgen_pipeline.core.errors import InvalidRecurrenceError, SeriesDefinitionError
-from seriesgen_pipeline.core.occurrences import Expansion, Window, expand_occurrences, window_for
+from seriesgen_pipeline.core.occurrences import (
+    Expansion,
+    Window,
+    continue_expansion,
+    expand_occurrences,
+    window_for,
+)
 from seriesgen_pipeline.core.series import SeriesSpec, ValidSeries, validate_series
+from seriesgen_pipeline.core.snapshot import build_snapshot
 
 BASE = ConfigValues(
     horizon_days=28,
@@ -415,3 +422,27 @@ def test_negative_series_capacity_is_an_error() -> None:
     assert info.value.code == "INVALID_CAPACITY"
     assert info.value.field == "capacity"
     assert info.value.scope == "series"
+
+
+# a rerun at the same instant ------------------------------------------------------------
+
+def test_a_rerun_at_the_same_instant_carries_every_warning_date_as_it_is() -> None:
+    # New York: 2026-03-08 02:30 does not exist (shifted to 03:30 EDT); 2026-03-11 closed.
+    cfg = config(timezone="America/New_York", closed_dates=(d("2026-03-11"),))
+    series = validate_series(spec(start_time="02:30"), cfg)
+    window = window_for(utc("2026-03-02T12:00:00+00:00"), 14)
+    full = expand_occurrences(series, window)
+    assert full.dates.shifted == (d("2026-03-08"),)
+    assert full.dates.closed == (d("2026-03-11"),)
+    again = continue_expansion(series, window, since=window.end, carried=full.dates,
+                               carried_from=window.start)
+    assert again.occurrences == ()
+    assert again.dates == full.dates
+    assert again.conflicts == full.conflicts
+
+
+def test_a_snapshot_is_validated_once() -> None:
+    snap = build_snapshot(spec(), taken_at=utc("2026-03-02T12:00:00+00:00"), base=BASE,
+                          branch=None, series=None, branch_known=True)
+    assert snap.error is None
+    assert snap.valid() is snap.valid()

@@ -56,7 +56,8 @@ def expand(item: SeriesWork, state: repo.StateRow | None = None) -> DesiredSessi
             wanted = desired_sessions(series, item.window)
         else:
             wanted = continued_sessions(series, item.window, since=state.generated_through,
-                                        carried=WarnDates.from_payload(state.warn_dates or {}))
+                                        carried=WarnDates.from_payload(state.warn_dates or {}),
+                                        carried_from=state.as_of)
     except Exception as exc:  # one bad series must not stop the others
         item.stop(Status.FAILED, f"{type(exc).__name__}: {exc}")
         return None
@@ -132,7 +133,12 @@ def plan_batch(conn: sa.Connection, batch: Sequence[SeriesWork], *, now: datetim
             if (wanted := expand(item, state)) is None:
                 continue
             continue_from = state.generated_through
-            slice_since[sid] = (continue_from + timedelta(microseconds=1), _first_key(wanted))
+            if continue_from < item.window.end:
+                slice_since[sid] = (continue_from + timedelta(microseconds=1),
+                                    _first_key(wanted))
+            # else its window ends where its last generation's did (a rerun): its rows
+            # beyond are those that generation left (the count holds), protected ones
+            # only, which a plan keeps as they are; they are not read.
         else:
             if (wanted := expand(item)) is None:
                 continue
@@ -158,10 +164,11 @@ def _state_to_save(item: SeriesWork, wanted: DesiredSessions, state: repo.StateR
                    now: datetime, continue_from: datetime | None) -> repo.StateRow | None:
     """The state to save with the series' last chunk; None when the stored one holds."""
     reconciled_at = state.reconciled_at if state and continue_from else now
-    fresh = fresh_state(item, wanted, now=now, reconciled_at=reconciled_at)
-    same = (continue_from is not None and state is not None
-            and fresh == dataclasses.replace(state, row_count=None))
-    return None if same else fresh
+    fresh = fresh_state(item, wanted, now=now, reconciled_at=reconciled_at,
+                        row_count=state.row_count if state else None)
+    if continue_from is not None and fresh == state:
+        return None
+    return dataclasses.replace(fresh, row_count=None)
 
 
 def _plan_one(entry: _Expanded, rows: list[ExistingSession], *,
