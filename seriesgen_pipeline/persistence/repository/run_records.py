@@ -137,18 +137,17 @@ def replace_conflicts(conn: sa.Connection, *, series_keys: Sequence[str],
 _CONFLICT_IDENTITY = ("code", "severity", "message", "dates", "details", "config_hash")
 
 
-def _conflict_identity(row: Mapping[str, Any]) -> tuple[str, ...]:
+def _conflict_identity(row: Mapping[str, Any]) -> str:
     """What makes a stored conflict the same conflict: everything but when and by
-    which run it was found."""
-    return tuple(json.dumps(row[name], sort_keys=True, default=str)
-                 for name in _CONFLICT_IDENTITY)
+    which run it was found (one JSON text)."""
+    return json.dumps([row[name] for name in _CONFLICT_IDENTITY], sort_keys=True, default=str)
 
 
 def _stored_conflicts(conn: sa.Connection, keys: Sequence[str]
-                      ) -> dict[str, list[tuple[str, ...]] | None]:
+                      ) -> dict[str, list[str] | None]:
     """``series key -> sorted identities`` of its stored conflicts (None: unreadable)."""
     t = conflicts_t
-    out: dict[str, list[tuple[str, ...]] | None] = {}
+    out: dict[str, list[str] | None] = {}
     columns = [t.c.series_key, *(t.c[name] for name in _CONFLICT_IDENTITY)]
     for part in slices(list(keys), 5000):
         try:
