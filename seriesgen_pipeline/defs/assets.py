@@ -203,9 +203,8 @@ def _materializations(
 class _Recorded:
     """What the instance holds for some partitions of one asset."""
 
-    def __init__(self, latest: dict[str, int], unfinished: set[str]) -> None:
-        self.latest = latest  # partition -> storage id of its latest materialization
-        self.materialized = set(latest)
+    def __init__(self, materialized: set[str], unfinished: set[str]) -> None:
+        self.materialized = materialized
         self.unfinished = unfinished
         self.fingerprints: dict[str, str | None] = {}
 
@@ -227,8 +226,8 @@ def _last_recorded(instance: dg.DagsterInstance, keys: list[str]) -> dict[dg.Ass
             asset, dg.DagsterEventType.ASSET_MATERIALIZATION, wanted))
         planned = instance.get_latest_storage_id_by_partition(
             asset, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, wanted)
-        found[asset] = _Recorded(latest, {key for key, storage_id in planned.items()
-                                          if storage_id > latest.get(key, 0)})
+        found[asset] = _Recorded(set(latest), {key for key, storage_id in planned.items()
+                                               if storage_id > latest.get(key, 0)})
     for asset in (RESOLVED, SESSIONS):
         found[asset].fingerprints = dict(
             latest_data_versions(instance, asset, sorted(found[asset].materialized)))
