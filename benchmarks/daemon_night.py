@@ -41,7 +41,8 @@ restart is not timed). The steps:
 1. **register** - daemon with ``now`` = ``--now``: the sensor's first tick adds
    the N partitions. Figure: tick start -> every partition registered (polled).
 2. **cold** - the same tick requests a run per range of ``SERIESGEN_RUN_CHUNK``
-   series (the deployment's default, 2,500, unless ``--run-chunk``); the step
+   series (the deployment's default: 2,500, or a tenth of the series above 25,000;
+   ``--run-chunk`` sets it); the step
    ends when they have all finished. Then, untimed: the rows are checked
    against an expansion of the stored snapshots by the core, ~10% of the future
    sessions are marked protected by raw SQL as in ``nightly.py``, ``ANALYZE``.
@@ -137,7 +138,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "else Dagster's 5)")
     p.add_argument("--run-chunk", type=int, default=None,
                    help="SERIESGEN_RUN_CHUNK: series per run of the sensor and the schedule "
-                        "(default: the deployment's, 2500)")
+                        "(default: the deployment's, 2,500, or a tenth of the series above 25,000)")
     p.add_argument("--postgres-url", default=None,
                    help="server where the disposable databases are made (default "
                         f"SERIESGEN_TEST_POSTGRES_URL, else {DEFAULT_SERVER})")
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"$ {command}")
     print(f"# seriesgen production-path benchmark: N={args.series} series, "
           f"D={args.horizon_days} days, now={args.now}, seed={args.seed}, "
-          f"run chunk {args.run_chunk or 'default (2500)'}")
+          f"run chunk {args.run_chunk or 'default (run_size)'}")
     print(f"# seriesgen {common.code_version()}; python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at start")
     at_scale = (args.series, args.horizon_days) == common.TARGET_SCALE

@@ -3,7 +3,8 @@
 The schedule's cron and time zone, and the number of series per run of the
 schedule and the sensor, can be changed with ``SERIESGEN_SCHEDULE_CRON``,
 ``SERIESGEN_SCHEDULE_TIMEZONE`` and ``SERIESGEN_RUN_CHUNK`` (``service.settings``),
-read once when the code location loads.
+read once when the code location loads. Without ``SERIESGEN_RUN_CHUNK`` the run size
+follows the number of partitions (``service.settings.run_size``).
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from seriesgen_pipeline.defs.schedules import build_nightly_schedule
 from seriesgen_pipeline.defs.sensors import build_change_sensor
 from seriesgen_pipeline.service.settings import (
     DEFAULT_CRON,
-    DEFAULT_RUN_CHUNK,
     DEFAULT_TIMEZONE,
     Settings,
 )
 
 
 def build_definitions(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE,
-                      chunk_size: int = DEFAULT_RUN_CHUNK,
+                      chunk_size: int | None = None,
                       resource: SeriesgenResource | None = None) -> dg.Definitions:
     """All of seriesgen's Dagster objects."""
     return dg.Definitions(

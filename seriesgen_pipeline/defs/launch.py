@@ -26,7 +26,7 @@ from seriesgen_pipeline.defs.partitions import sync_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import contiguous_ranges, range_tags
 from seriesgen_pipeline.persistence import repository as repo
-from seriesgen_pipeline.service.settings import Settings
+from seriesgen_pipeline.service.settings import Settings, run_size
 
 
 @dataclass
@@ -119,7 +119,8 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
     run_ids: list[str] = []
     failures: dict[str, str] = {}
     interrupted_run: str | None = None
-    for first, last in contiguous_ranges(order, wanted, max_size=settings.run_chunk):
+    size = run_size(settings.run_chunk, len(order))
+    for first, last in contiguous_ranges(order, wanted, max_size=size):
         run_id = str(uuid.uuid4())
         run_ids.append(run_id)
         try:

@@ -1,4 +1,4 @@
-"""``nightly_generation``: every active series, in ranged runs of ``chunk_size`` series."""
+"""``nightly_generation``: every active series, in ranged runs (``run_size`` series each)."""
 
 
 import dagster as dg
@@ -8,15 +8,16 @@ from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import contiguous_ranges, generation_job, range_request
 from seriesgen_pipeline.service.settings import (
     DEFAULT_CRON,
-    DEFAULT_RUN_CHUNK,
     DEFAULT_TIMEZONE,
     SAFEGUARD_MESSAGE,
+    run_size,
 )
 
 
 def build_nightly_schedule(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE,
-                           chunk_size: int = DEFAULT_RUN_CHUNK) -> dg.ScheduleDefinition:
-    """The nightly schedule: one ranged run request per ``chunk_size`` partitions."""
+                           chunk_size: int | None = None) -> dg.ScheduleDefinition:
+    """The nightly schedule: one ranged run request per ``chunk_size`` partitions (by
+    default, as many as ``run_size`` gives for all of them)."""
 
     @dg.schedule(name="nightly_generation", cron_schedule=cron, execution_timezone=timezone,
                  job=generation_job, default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -33,7 +34,8 @@ def build_nightly_schedule(*, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_
                  if context.scheduled_execution_time else "manual")
         return [
             range_request(first, last, run_key=f"nightly:{stamp}:{first}..{last}")
-            for first, last in contiguous_ranges(keys, None, max_size=chunk_size)
+            for first, last in contiguous_ranges(keys, None,
+                                                 max_size=run_size(chunk_size, len(keys)))
         ]
 
     return nightly_generation

@@ -42,7 +42,7 @@ from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import covering_ranges, generation_job, range_request
 from seriesgen_pipeline.persistence import repository as repo
 from seriesgen_pipeline.service.engine import current_fingerprints
-from seriesgen_pipeline.service.settings import DEFAULT_RUN_CHUNK, SAFEGUARD_MESSAGE
+from seriesgen_pipeline.service.settings import SAFEGUARD_MESSAGE, run_size
 
 # Cursor text of the current format starts with this, then the change count and a
 # ':'; base64 never holds ':'. "3:" cursors (fingerprints inline) and "2:" ones (no
@@ -187,9 +187,10 @@ def change_run_key(first: str, last: str, sequence: int) -> str:
     return f"change:{first}..{last}:{sequence}"
 
 
-def build_change_sensor(*, chunk_size: int = DEFAULT_RUN_CHUNK) -> dg.SensorDefinition:
+def build_change_sensor(*, chunk_size: int | None = None) -> dg.SensorDefinition:
     """The change sensor: one ranged run request per block of up to ``chunk_size``
-    contiguous changed partitions (``SERIESGEN_RUN_CHUNK``, as the schedule)."""
+    contiguous changed partitions (``SERIESGEN_RUN_CHUNK``; by default ``run_size`` of
+    all partitions, as the schedule)."""
 
     @dg.sensor(name="class_series_changes", job=generation_job, minimum_interval_seconds=30,
                default_status=dg.DefaultSensorStatus.RUNNING,
@@ -203,7 +204,7 @@ def build_change_sensor(*, chunk_size: int = DEFAULT_RUN_CHUNK) -> dg.SensorDefi
 
 
 def _evaluate(context: dg.SensorEvaluationContext, seriesgen: SeriesgenResource, *,
-              chunk_size: int) -> dg.SensorResult | dg.SkipReason:
+              chunk_size: int | None) -> dg.SensorResult | dg.SkipReason:
     if not seriesgen.settings().writes_allowed:
         return dg.SkipReason(SAFEGUARD_MESSAGE)
     engine = seriesgen.engine()
@@ -230,7 +231,7 @@ def _evaluate(context: dg.SensorEvaluationContext, seriesgen: SeriesgenResource,
     # Partitions are registered here, in bulk, rather than returned as requests: the
     # daemon would check requested keys one query at a time (docs/dagster.md).
     order = sync_partitions(context.instance, list(current)) if added or removed else partitions
-    ranges = covering_ranges(order, changed, max_size=chunk_size)
+    ranges = covering_ranges(order, changed, max_size=run_size(chunk_size, len(order)))
     sequence = cursor.sequence
     requests = []
     if ranges:

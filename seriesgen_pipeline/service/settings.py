@@ -25,9 +25,13 @@ SAFEGUARD_MESSAGE = (
 )
 # A run costs a few seconds of queueing and start-up whatever its size, so at 10,000
 # series four runs of 2,500 finish a warm night in a third of the time twenty runs of
-# 500 take (docs/performance.md, "Production path").
+# 500 take (docs/performance.md, "Production path"); at 100,000 series ten runs of
+# 10,000 finish a night with nothing changed in a third of the time forty runs of
+# 2,500 take.
 DEFAULT_RUN_CHUNK = 2500
-"""Series per ranged run: the schedule's, the sensor's, the CLI's and a UI backfill's."""
+"""Series per ranged run, at least, unless ``SERIESGEN_RUN_CHUNK`` says (a UI backfill's)."""
+NIGHT_RUNS = 10
+"""Runs a night over every series is split into, at most, unless ``SERIESGEN_RUN_CHUNK`` says."""
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"
 MAX_BYTES_VARIABLE = "SERIESGEN_MAX_DATA_FILE_BYTES"
@@ -39,8 +43,8 @@ DEFAULT_RETENTION_DAYS = 30
 class Settings:
     """What seriesgen reads from its environment.
 
-    ``chunk_rows``, ``batch_series`` and ``max_data_file_bytes`` are None when not
-    set: their users' defaults apply.
+    ``run_chunk``, ``chunk_rows``, ``batch_series`` and ``max_data_file_bytes`` are
+    None when not set: their users' defaults apply (``run_size`` for ``run_chunk``).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -48,7 +52,7 @@ class Settings:
     enable_generation: bool = False
     notify_recipient: str | None = None
     now_override: datetime | None = None
-    run_chunk: int = DEFAULT_RUN_CHUNK
+    run_chunk: int | None = None
     chunk_rows: int | None = None
     batch_series: int | None = None
     max_data_file_bytes: int | None = None
@@ -78,7 +82,7 @@ class Settings:
             == "true",
             notify_recipient=(env.get("ADMIN_NOTIFY_RECIPIENT") or "").strip() or None,
             now_override=parse_now(now_text, "SERIESGEN_NOW") if now_text else None,
-            run_chunk=_positive(env, "SERIESGEN_RUN_CHUNK") or DEFAULT_RUN_CHUNK,
+            run_chunk=_positive(env, "SERIESGEN_RUN_CHUNK"),
             chunk_rows=_positive(env, "SERIESGEN_CHUNK_ROWS"),
             batch_series=_positive(env, "SERIESGEN_BATCH_SERIES"),
             max_data_file_bytes=_positive(
@@ -104,6 +108,18 @@ class Settings:
     def now(self) -> datetime:
         """``SERIESGEN_NOW`` if set, else the clock (UTC)."""
         return self.now_override or datetime.now(UTC)
+
+
+def run_size(run_chunk: int | None, series: int) -> int:
+    """Series per ranged run when ``series`` partitions are to be run.
+
+    ``SERIESGEN_RUN_CHUNK`` (``run_chunk``) when set. Otherwise ``DEFAULT_RUN_CHUNK``,
+    or ``series / NIGHT_RUNS`` rounded up when that is more: up to 25,000 series a
+    night is runs of 2,500, above it ten runs (10,000 series each at 100,000).
+    """
+    if run_chunk is not None:
+        return run_chunk
+    return max(DEFAULT_RUN_CHUNK, -(-series // NIGHT_RUNS))
 
 
 def _positive(env: Mapping[str, str], name: str, unit: str = "") -> int | None:

@@ -4,7 +4,9 @@ Contract: evaluated for 02:00 UTC on 2026-03-02 with ``chunk_size=10``, the
 schedule requests runs whose partition ranges cover every partition exactly
 once, in partition order, each of at most 10 partitions (a range of one is a
 plain partition run); run keys are unique and stamped with the scheduled time.
-With no partitions it skips, and in production without
+Without a run size set (``SERIESGEN_RUN_CHUNK`` unset), runs hold 2,500
+partitions up to 25,000 partitions, and above that a night is ten runs. With no
+partitions it skips, and in production without
 ``ENABLE_SERIES_GENERATION=true`` it skips naming that variable.
 """
 
@@ -48,9 +50,10 @@ def development(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ENABLE_SERIES_GENERATION", raising=False)
 
 
-def evaluate(instance: dg.DagsterInstance) -> ScheduleExecutionData:
+def evaluate(instance: dg.DagsterInstance, chunk_size: int | None = 10
+             ) -> ScheduleExecutionData:
     """One tick of the schedule, through the same entry point the daemon uses."""
-    defs = build_definitions(chunk_size=10)
+    defs = build_definitions(chunk_size=chunk_size)
     schedule = defs.resolve_schedule_def("nightly_generation")
     with dg.build_schedule_context(instance=instance, scheduled_execution_time=SCHEDULED,
                                    repository_def=defs.get_repository_def(),
@@ -130,3 +133,19 @@ def test_production_with_enable_runs(instance: dg.DagsterInstance,
 
     assert data.skip_message is None
     assert covered(["k00", "k01"], data.run_requests or []) == [["k00", "k01"]]
+
+
+@pytest.mark.parametrize(("count", "sizes"), [(25_000, [2500] * 10),
+                                              (30_001, [3001] * 9 + [2992]),
+                                              (2_600, [2500, 100])])
+def test_without_a_run_size_a_night_is_runs_of_2500_or_ten_runs(count: int,
+                                                                 sizes: list[int]) -> None:
+    with dg.instance_for_test() as instance:
+        keys = [f"s{i:06d}" for i in range(count)]
+        instance.add_dynamic_partitions(PARTITIONS, keys)
+
+        data = evaluate(instance, chunk_size=None)
+
+        spans = covered(keys, list(data.run_requests or []))
+        assert [len(span) for span in spans] == sizes
+        assert [key for span in spans for key in span] == keys
