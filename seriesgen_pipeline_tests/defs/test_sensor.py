@@ -6,7 +6,8 @@ daemon does):
 
 - a new series gets its partition added and a run covering it; runs cover at
   most ``SERIESGEN_RUN_CHUNK`` series (``build_definitions(chunk_size=...)``), as
-  the schedule's;
+  the schedule's; unset, 2,500, or a tenth of the partitions from the first
+  changed one to the last when that is more;
 - with the cursor of the previous tick and nothing changed, the tick skips; it
   reads no series to know it (the database's input change count is the one the
   cursor holds), yet partitions deleted in Dagster are put back;
@@ -32,6 +33,7 @@ import base64
 import json
 import zlib
 from collections.abc import Iterator
+from datetime import date
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -47,7 +49,14 @@ from seriesgen_pipeline.defs.sensors import (
     decode_cursor,
     load_cursor,
 )
-from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
+from seriesgen_pipeline.persistence import repository as repo
+from seriesgen_pipeline_tests.builders import (
+    STAMP,
+    execute,
+    seed_base,
+    seed_branch,
+    seed_series,
+)
 from seriesgen_pipeline_tests.defs.support import (
     PARTITIONS,
     apply_partition_requests,
@@ -391,3 +400,40 @@ def test_the_cursor_keeps_its_fingerprints_in_the_instance(
     assert load_cursor(instance, primed) == ChangeCursor()  # its slot was written over
     stale = tick(instance, url, primed)
     assert covered(KEYS, stale.run_requests or []) == [KEYS]
+
+
+def test_without_a_run_size_a_block_of_edits_runs_side_by_side_and_scattered_ones_in_ten(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """30,001 series: 5,000 consecutive ones edited make two runs of 2,500; 300 edited
+    one in a hundred across all of them make ten runs (a tenth of the span, 3,000)."""
+    url = f"sqlite:///{tmp_path}/big.db"
+    engine = migrated_engine(url)
+    seed_base(engine)
+    seed_branch(engine, "east")
+    keys = [f"s{i:06d}" for i in range(30_001)]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(repo.series_t), [{
+            "key": key, "branch_id": "east", "title": key, "instructor": "Ana",
+            "room": "Studio 2", "capacity": None, "recurrence": "FREQ=WEEKLY;BYDAY=MO",
+            "start_time": "18:00", "duration_minutes": 60, "start_date": date(2026, 1, 5),
+            "end_date": None, "exdates": [], "version": 1, "created_at": STAMP,
+            "updated_at": STAMP} for key in keys])
+    with dg.instance_for_test() as instance:
+        first = tick(instance, url, None)
+        assert [len(span) for span in covered(keys, first.run_requests or [])] == (
+            [3001] * 9 + [2992])
+
+        execute(engine, "UPDATE class_series SET title = 'Edited' "
+                        "WHERE key >= 's010000' AND key < 's015000'")
+        block = tick(instance, url, first.cursor)
+        assert covered(keys, block.run_requests or []) == [keys[10_000:12_500],
+                                                           keys[12_500:15_000]]
+
+        execute(engine, "UPDATE class_series SET title = 'Again' WHERE id % 100 = 0")
+        scattered = tick(instance, url, block.cursor)
+        edited = [key for key in keys if (int(key[1:]) + 1) % 100 == 0]  # ids start at 1
+        spans = covered(keys, scattered.run_requests or [])
+        assert len(spans) == 10
+        assert all(len(span) <= 2991 for span in spans)  # a tenth of s000099..s029999
+        assert [key for span in spans for key in span if key in edited] == edited
+    engine.dispose()
