@@ -29,9 +29,11 @@ SAFEGUARD_MESSAGE = (
 # 10,000 finish a night with nothing changed in a third of the time forty runs of
 # 2,500 take.
 DEFAULT_RUN_CHUNK = 2500
-"""Series per ranged run, at least, unless ``SERIESGEN_RUN_CHUNK`` says (a UI backfill's)."""
+"""The least series per ranged run when ``SERIESGEN_RUN_CHUNK`` is unset (``run_size``);
+a UI backfill's run size."""
 NIGHT_RUNS = 10
-"""Runs a night over every series is split into, at most, unless ``SERIESGEN_RUN_CHUNK`` says."""
+"""The most runs a night over every series is split into when ``SERIESGEN_RUN_CHUNK``
+is unset (``run_size``)."""
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"
 MAX_BYTES_VARIABLE = "SERIESGEN_MAX_DATA_FILE_BYTES"
