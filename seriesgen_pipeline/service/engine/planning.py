@@ -133,12 +133,10 @@ def plan_batch(conn: sa.Connection, batch: Sequence[SeriesWork], *, now: datetim
             if (wanted := expand(item, state)) is None:
                 continue
             continue_from = state.generated_through
-            if continue_from < item.window.end:
-                slice_since[sid] = (continue_from + timedelta(microseconds=1),
-                                    _first_key(wanted))
-            # else its window ends where its last generation's did (a rerun): its rows
-            # beyond are those that generation left (the count holds), protected ones
-            # only, which a plan keeps as they are; they are not read.
+            # Read even when the slice is empty (a rerun at the same ``now``): it finds
+            # few rows, and a row another writer corrupted (on SQLite a garbled start
+            # sorts after every instant) fails the series here, by its name.
+            slice_since[sid] = (continue_from + timedelta(microseconds=1), _first_key(wanted))
         else:
             if (wanted := expand(item)) is None:
                 continue
