@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from seriesgen_pipeline.core import readers
 from seriesgen_pipeline.core.conflicts import Overlap
@@ -60,6 +60,10 @@ Group = tuple[str, str]  # (branch_id, value)
 Span = tuple[datetime, datetime]
 Spans = list[tuple[Group, Span]]  # a group may have several, apart
 PairKey = tuple[str, int, int]  # (resource, a_id, b_id), a_id < b_id
+# A ``session_overlaps`` row, its values in the order of ``PAIR_COLUMNS``.
+Pair = tuple[Any, ...]
+PAIR_COLUMNS = tuple(column.name for column in overlaps_t.columns)
+_STAGING = "seriesgen_new_overlaps"
 
 
 def find_double_bookings(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime,
@@ -112,25 +116,17 @@ def read_overlaps(conn: sa.Connection, *, series_ids: Sequence[int], since: date
                   until: datetime) -> list[Overlap]:
     """The overlaps in ``session_overlaps`` of sessions of ``series_ids`` starting in
     ``[since, until]``, one per session and other session and resource."""
-    wanted = set(series_ids)
     o = overlaps_t
-    columns = (o.c.resource, o.c.a_id, o.c.b_id, o.c.value, o.c.branch_id,
-               o.c.a_series_id, o.c.a_series_key, o.c.a_occurrence, o.c.a_starts_at,
-               o.c.b_series_id, o.c.b_series_key, o.c.b_occurrence, o.c.b_starts_at)
-    seen: set[PairKey] = set()
     found: list[Overlap] = []
     with conn.begin():
-        for part in slices(sorted(wanted), 2000):
-            query = sa.select(*columns).where(sa.or_(o.c.a_series_id.in_(part),
-                                                     o.c.b_series_id.in_(part)))
-            for (resource, a_id, b_id, value, branch, *sides) in conn.execute(query):
-                if (resource, a_id, b_id) in seen:
-                    continue
-                seen.add((resource, a_id, b_id))
-                a, b = sides[:4], sides[4:]
-                for (series_id, key, occurrence, starts), other in ((a, b), (b, a)):
-                    if series_id in wanted and starts is not None and since <= starts <= until:
-                        found.append(Overlap(key, other[1], resource, value, occurrence, branch))
+        for side, other in (("a", "b"), ("b", "a")):
+            for part in slices(sorted(set(series_ids)), 2000):
+                query = sa.select(
+                    o.c[f"{side}_series_key"], o.c[f"{other}_series_key"], o.c.resource,
+                    o.c.value, o.c[f"{side}_occurrence"], o.c.branch_id,
+                ).where(o.c[f"{side}_series_id"].in_(part),
+                        o.c[f"{side}_starts_at"].between(since, until))
+                found.extend(Overlap(*row) for row in conn.execute(query))
     return found
 
 
@@ -168,11 +164,10 @@ def _logged_spans(conn: sa.Connection) -> dict[str, Spans]:
     return spans
 
 
-def _touches(row: dict[str, Any], spans: dict[Group, list[Span]]) -> bool:
+def _touches(row: Pair, spans: dict[Group, list[Span]]) -> bool:
     """Whether a pair has a session starting within a logged span of its group."""
     return any(start is not None and first <= start <= last
-               for first, last in spans[(row["branch_id"], row["value"])]
-               for start in (row["a_starts_at"], row["b_starts_at"]))
+               for first, last in spans[(row[3], row[4])] for start in (row[11], row[12]))
 
 
 def _forget(conn: sa.Connection, resource: str, spans: Spans) -> None:
@@ -282,11 +277,12 @@ def _overlap_join(conn: sa.Connection, resource: str) -> tuple[Any, Any, Any]:
     )
 
 
-def _pairs(conn: sa.Connection, resource: str, marked: list[int]
-           ) -> dict[PairKey, dict[str, Any]]:
+def _pairs(conn: sa.Connection, resource: str, marked: list[int]) -> dict[PairKey, Pair]:
     """The overlapping pairs of the ``marked`` sessions, as ``session_overlaps`` rows."""
     a, b, join = _overlap_join(conn, resource)
-    pairs: dict[PairKey, dict[str, Any]] = {}
+    # PostgreSQL returns every start as a datetime; SQLite returns stored text.
+    start = (lambda raw: raw) if conn.dialect.name == "postgresql" else _start_or_none
+    pairs: dict[PairKey, Pair] = {}
     for part in slices(sorted(set(marked)), 2000):
         query = (sa.select(a.c.id, b.c.id, a.c.origin_series_id, b.c.origin_series_id,
                            a.c.series_key, b.c.series_key, a.c.occurrence_key,
@@ -295,13 +291,10 @@ def _pairs(conn: sa.Connection, resource: str, marked: list[int]
                  .join(b, join).where(a.c.id.in_(part), a.c.status == "scheduled"))
         for r in conn.execute(query):
             first, second = (0, 1) if r[0] < r[1] else (1, 0)
-            pairs[(resource, r[first], r[second])] = {
-                "resource": resource, "branch_id": r[11], "value": r[10],
-                **{f"{side}_{name}": value for side, i in (("a", first), ("b", second))
-                   for name, value in (("id", r[i]), ("series_id", r[2 + i]),
-                                       ("series_key", r[4 + i]), ("occurrence", r[6 + i]),
-                                       ("starts_at", _start_or_none(r[8 + i])))},
-            }
+            pairs[(resource, r[first], r[second])] = (
+                resource, r[first], r[second], r[11], r[10], r[2 + first], r[2 + second],
+                r[4 + first], r[4 + second], r[6 + first], r[6 + second],
+                start(r[8 + first]), start(r[8 + second]))
     return pairs
 
 
@@ -313,14 +306,32 @@ def _start_or_none(raw: Any) -> datetime | None:
         return None
 
 
-def _write_pairs(conn: sa.Connection, pairs: dict[PairKey, dict[str, Any]]) -> None:
+def _write_pairs(conn: sa.Connection, pairs: dict[PairKey, Pair]) -> None:
+    """Insert ``pairs``, each replacing the stored row of its key.
+
+    PostgreSQL copies them into a temporary table and inserts them from it in one
+    statement; SQLite inserts them a batch per statement.
+    """
     if not pairs:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(overlaps_t)
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        columns = ", ".join(PAIR_COLUMNS)
+        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in PAIR_COLUMNS[3:])
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "
+                        f"SELECT * FROM session_overlaps WITH NO DATA")
+            with cur.copy(f"COPY {_STAGING} ({columns}) FROM STDIN") as copy:
+                for row in pairs.values():
+                    copy.write_row(row)
+            cur.execute(f"INSERT INTO session_overlaps ({columns}) "
+                        f"SELECT {columns} FROM {_STAGING} "
+                        f"ON CONFLICT (resource, a_id, b_id) DO UPDATE SET {update}")
+            cur.execute(f"DELETE FROM {_STAGING}")
+        return
+    stmt = sqlite.insert(overlaps_t)
     stmt = stmt.on_conflict_do_update(
         index_elements=["resource", "a_id", "b_id"],
-        set_={c.name: stmt.excluded[c.name] for c in overlaps_t.columns
-              if c.name not in ("resource", "a_id", "b_id")})
+        set_={c: stmt.excluded[c] for c in PAIR_COLUMNS[3:]})
     for part in slices(list(pairs.values()), 1000):
-        conn.execute(stmt, part)
+        conn.execute(stmt, [dict(zip(PAIR_COLUMNS, row, strict=True)) for row in part])
