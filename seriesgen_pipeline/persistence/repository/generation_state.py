@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from seriesgen_pipeline.core import readers
 from seriesgen_pipeline.core.errors import UnreadableValueError
@@ -26,8 +27,16 @@ from seriesgen_pipeline.persistence.repository.tables import (
 
 
 def set_watermarks(conn: sa.Connection, *, marks: Mapping[int, datetime]) -> None:
-    """Advance ``last_generated_through`` of each series."""
+    """Advance ``last_generated_through`` of each series (on PostgreSQL, one statement
+    from arrays)."""
     if not marks:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(
+            "UPDATE class_series SET last_generated_through = m.mark FROM "
+            "unnest(CAST(:ids AS int4[]), CAST(:marks AS timestamptz[])) AS m(id, mark) "
+            "WHERE class_series.id = m.id"),
+            {"ids": list(marks), "marks": list(marks.values())})
         return
     stmt = (sa.update(series_t).where(series_t.c.id == sa.bindparam("sid"))
             .values(last_generated_through=sa.bindparam("mark")))
@@ -101,14 +110,14 @@ def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> 
     """
     if not rows:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(state_t)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["series_id"],
-        set_={name: stmt.excluded[name] for name in
-              ("fingerprint", "tz_version", "generated_through", "reconciled_at", "as_of",
-               "row_count", "warn_dates")})
-    conn.execute(stmt, [row.__dict__ for row in rows])
+    if conn.dialect.name == "postgresql":
+        _upsert_states_from_arrays(conn, rows)
+    else:
+        stmt = sqlite.insert(state_t)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["series_id"],
+            set_={name: stmt.excluded[name] for name, _ in _STATE_COLUMNS[1:]})
+        conn.execute(stmt, [row.__dict__ for row in rows])
     counted = (sa.select(sa.func.count()).select_from(sessions_t)
                .where(sessions_t.c.origin_series_id == state_t.c.series_id,
                       sessions_t.c.starts_at >= state_t.c.as_of)
@@ -116,6 +125,30 @@ def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> 
     for part in slices(sorted(row.series_id for row in rows if row.row_count is None), 5000):
         conn.execute(sa.update(state_t).where(state_t.c.series_id.in_(part))
                      .values(row_count=counted))
+
+
+# ``generation_state``'s columns, each with its PostgreSQL array element type.
+_STATE_COLUMNS = (("series_id", "int4"), ("fingerprint", "text"), ("tz_version", "text"),
+                  ("generated_through", "timestamptz"), ("reconciled_at", "timestamptz"),
+                  ("as_of", "timestamptz"), ("row_count", "int4"), ("warn_dates", "json"))
+
+
+def _upsert_states_from_arrays(conn: sa.Connection, rows: Sequence[StateRow]) -> None:
+    """One ``INSERT … SELECT FROM unnest(…) ON CONFLICT`` of ``rows`` (PostgreSQL);
+    of two rows of one series, the later one is saved, as a row at a time would."""
+    last = {row.series_id: row for row in rows}
+    values: dict[str, list[Any]] = {name: [] for name, _ in _STATE_COLUMNS}
+    for row in last.values():
+        for name, _ in _STATE_COLUMNS:
+            values[name].append(getattr(row, name))
+    # Serialized as the column's own type would: None as JSON null.
+    values["warn_dates"] = [json.dumps(v) for v in values["warn_dates"]]
+    names = ", ".join(name for name, _ in _STATE_COLUMNS)
+    conn.execute(sa.text(
+        f"INSERT INTO generation_state ({names}) SELECT * FROM unnest("
+        + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _STATE_COLUMNS)
+        + ") ON CONFLICT (series_id) DO UPDATE SET "
+        + ", ".join(f"{name} = EXCLUDED.{name}" for name, _ in _STATE_COLUMNS[1:])), values)
 
 
 def row_counts(conn: sa.Connection, *, since: Mapping[int, datetime], protected_since: datetime
