@@ -37,12 +37,14 @@ from seriesgen_pipeline.core import readers
 from seriesgen_pipeline.core.conflicts import Overlap
 from seriesgen_pipeline.persistence.locks import overlaps_refresh_lock
 from seriesgen_pipeline.persistence.repository.tables import (
+    insert_through_staging,
     overlaps_state_t,
     overlaps_t,
     session_changes_t,
     sessions_t,
     slices,
     uncoerced,
+    unnest_arrays,
     utcnow,
 )
 
@@ -64,6 +66,9 @@ PairKey = tuple[str, int, int]  # (resource, a_id, b_id), a_id < b_id
 Pair = tuple[Any, ...]
 PAIR_COLUMNS = tuple(column.name for column in overlaps_t.columns)
 _STAGING = "seriesgen_new_overlaps"
+# The groups' spans as bound arrays (``_group_arrays``), on PostgreSQL.
+_GROUP_ARRAYS = unnest_arrays({"branches": "text", "values": "text", "lows": "timestamptz",
+                               "highs": "timestamptz"})
 
 
 def find_double_bookings(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime,
@@ -118,9 +123,10 @@ def read_overlaps(conn: sa.Connection, *, series_ids: Sequence[int], since: date
     ``[since, until]``, one per session and other session and resource."""
     o = overlaps_t
     found: list[Overlap] = []
+    wanted = sorted(set(series_ids))
     with conn.begin():
         for side, other in (("a", "b"), ("b", "a")):
-            for part in slices(sorted(set(series_ids)), 2000):
+            for part in slices(wanted, 2000):
                 query = sa.select(
                     o.c[f"{side}_series_key"], o.c[f"{other}_series_key"], o.c.resource,
                     o.c.value, o.c[f"{side}_occurrence"], o.c.branch_id,
@@ -177,9 +183,8 @@ def _forget(conn: sa.Connection, resource: str, spans: Spans) -> None:
     if conn.dialect.name == "postgresql":
         for part in slices(ordered, 5000):
             conn.execute(sa.text(
-                "DELETE FROM session_overlaps o USING unnest(CAST(:branches AS text[]), "
-                "CAST(:values AS text[]), CAST(:lows AS timestamptz[]), "
-                "CAST(:highs AS timestamptz[])) AS g(branch_id, value, low, high) "
+                f"DELETE FROM session_overlaps o USING {_GROUP_ARRAYS} "
+                "AS g(branch_id, value, low, high) "
                 "WHERE o.resource = :resource AND o.branch_id = g.branch_id "
                 "AND o.value = g.value AND (o.a_starts_at BETWEEN g.low AND g.high "
                 "OR o.b_starts_at BETWEEN g.low AND g.high)"),
@@ -239,8 +244,7 @@ def _marked_in_spans(conn: sa.Connection, resource: str, spans: Spans) -> list[i
         for part in slices(ordered, 5000):
             arrays = _group_arrays(part)
             marked.extend(conn.execute(sa.text(
-                "SELECT s.id FROM unnest(CAST(:branches AS text[]), CAST(:values AS text[]), "
-                "CAST(:lows AS timestamptz[]), CAST(:highs AS timestamptz[])) "
+                f"SELECT s.id FROM {_GROUP_ARRAYS} "
                 "AS g(branch_id, value, low, high) CROSS JOIN LATERAL ("
                 "  SELECT t.id, t.starts_at, max(t.ends_at) OVER (ORDER BY t.starts_at, t.id "
                 "    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS ended_before"
@@ -316,18 +320,12 @@ def _write_pairs(conn: sa.Connection, pairs: dict[PairKey, Pair]) -> None:
         return
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
-        columns = ", ".join(PAIR_COLUMNS)
         update = ", ".join(f"{c} = EXCLUDED.{c}" for c in PAIR_COLUMNS[3:])
         with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "
-                        f"SELECT * FROM session_overlaps WITH NO DATA")
-            with cur.copy(f"COPY {_STAGING} ({columns}) FROM STDIN") as copy:
-                for row in pairs.values():
-                    copy.write_row(row)
-            cur.execute(f"INSERT INTO session_overlaps ({columns}) "
-                        f"SELECT {columns} FROM {_STAGING} "
-                        f"ON CONFLICT (resource, a_id, b_id) DO UPDATE SET {update}")
-            cur.execute(f"DELETE FROM {_STAGING}")
+            insert_through_staging(
+                cur, table="session_overlaps", staging=_STAGING, columns=PAIR_COLUMNS,
+                rows=pairs.values(),
+                on_conflict=f"ON CONFLICT (resource, a_id, b_id) DO UPDATE SET {update}")
         return
     stmt = sqlite.insert(overlaps_t)
     stmt = stmt.on_conflict_do_update(

@@ -18,11 +18,13 @@ from seriesgen_pipeline.persistence.repository.tables import (
     UNPROTECTED,
     UnreadableRowError,
     configs_t,
+    pg_type,
     series_t,
     sessions_t,
     slices,
     state_t,
     uncoerced,
+    unnest_arrays,
 )
 
 
@@ -34,8 +36,8 @@ def set_watermarks(conn: sa.Connection, *, marks: Mapping[int, datetime]) -> Non
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(
             "UPDATE class_series SET last_generated_through = m.mark FROM "
-            "unnest(CAST(:ids AS int4[]), CAST(:marks AS timestamptz[])) AS m(id, mark) "
-            "WHERE class_series.id = m.id"),
+            + unnest_arrays({"ids": "int4", "marks": "timestamptz"})
+            + " AS m(id, mark) WHERE class_series.id = m.id"),
             {"ids": list(marks), "marks": list(marks.values())})
         return
     stmt = (sa.update(series_t).where(series_t.c.id == sa.bindparam("sid"))
@@ -116,7 +118,7 @@ def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> 
         stmt = sqlite.insert(state_t)
         stmt = stmt.on_conflict_do_update(
             index_elements=["series_id"],
-            set_={name: stmt.excluded[name] for name, _ in _STATE_COLUMNS[1:]})
+            set_={name: stmt.excluded[name] for name in _STATE_COLUMNS[1:]})
         conn.execute(stmt, [row.__dict__ for row in rows])
     counted = (sa.select(sa.func.count()).select_from(sessions_t)
                .where(sessions_t.c.origin_series_id == state_t.c.series_id,
@@ -127,28 +129,22 @@ def save_generation_states(conn: sa.Connection, *, rows: Sequence[StateRow]) -> 
                      .values(row_count=counted))
 
 
-# ``generation_state``'s columns, each with its PostgreSQL array element type.
-_STATE_COLUMNS = (("series_id", "int4"), ("fingerprint", "text"), ("tz_version", "text"),
-                  ("generated_through", "timestamptz"), ("reconciled_at", "timestamptz"),
-                  ("as_of", "timestamptz"), ("row_count", "int4"), ("warn_dates", "json"))
+# ``generation_state``'s columns, the key first.
+_STATE_COLUMNS = tuple(column.name for column in state_t.columns)
 
 
 def _upsert_states_from_arrays(conn: sa.Connection, rows: Sequence[StateRow]) -> None:
     """One ``INSERT … SELECT FROM unnest(…) ON CONFLICT`` of ``rows`` (PostgreSQL);
     of two rows of one series, the later one is saved, as a row at a time would."""
-    last = {row.series_id: row for row in rows}
-    values: dict[str, list[Any]] = {name: [] for name, _ in _STATE_COLUMNS}
-    for row in last.values():
-        for name, _ in _STATE_COLUMNS:
-            values[name].append(getattr(row, name))
+    last = list({row.series_id: row for row in rows}.values())
+    values = {name: [getattr(row, name) for row in last] for name in _STATE_COLUMNS}
     # Serialized as the column's own type would: None as JSON null.
     values["warn_dates"] = [json.dumps(v) for v in values["warn_dates"]]
-    names = ", ".join(name for name, _ in _STATE_COLUMNS)
+    arrays = unnest_arrays({name: pg_type(state_t.c[name]) for name in _STATE_COLUMNS})
     conn.execute(sa.text(
-        f"INSERT INTO generation_state ({names}) SELECT * FROM unnest("
-        + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _STATE_COLUMNS)
-        + ") ON CONFLICT (series_id) DO UPDATE SET "
-        + ", ".join(f"{name} = EXCLUDED.{name}" for name, _ in _STATE_COLUMNS[1:])), values)
+        f"INSERT INTO generation_state ({', '.join(_STATE_COLUMNS)}) SELECT * FROM {arrays} "
+        "ON CONFLICT (series_id) DO UPDATE SET "
+        + ", ".join(f"{name} = EXCLUDED.{name}" for name in _STATE_COLUMNS[1:])), values)
 
 
 def row_counts(conn: sa.Connection, *, since: Mapping[int, datetime], protected_since: datetime

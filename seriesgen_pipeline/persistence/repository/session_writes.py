@@ -18,8 +18,11 @@ from seriesgen_pipeline.core.reconcile import SessionValues, Update
 from seriesgen_pipeline.persistence.repository.tables import (
     INSERT_BATCH,
     UNPROTECTED,
+    insert_through_staging,
+    pg_type,
     sessions_t,
     slices,
+    unnest_arrays,
     utcnow,
 )
 
@@ -44,19 +47,7 @@ def _session_row(values: SessionValues) -> dict[str, Any]:
 
 # Every column but the key, in table order: the order of ``_insert_tuple`` and of COPY.
 INSERT_COLUMNS = tuple(column.name for column in sessions_t.c if column.name != "id")
-_COPY_TYPE_NAMES = ((sa.Boolean, "bool"), (sa.Integer, "int4"), (sa.DateTime, "timestamptz"),
-                    (sa.String, "varchar"))
-
-
-def _copy_type(column: sa.Column[Any]) -> str:
-    """The PostgreSQL type binary ``COPY`` sends ``column`` as."""
-    kind = column.type
-    if isinstance(kind, sa.types.TypeDecorator):
-        kind = kind.impl_instance
-    return next(name for base, name in _COPY_TYPE_NAMES if isinstance(kind, base))
-
-
-COPY_TYPES = tuple(_copy_type(sessions_t.c[name]) for name in INSERT_COLUMNS)
+COPY_TYPES = tuple(pg_type(sessions_t.c[name]) for name in INSERT_COLUMNS)
 _STAGING = "seriesgen_new_sessions"
 
 
@@ -134,17 +125,12 @@ def insert_sessions(conn: sa.Connection, *,
     stamp = utcnow()
     tuples = [_insert_tuple(ident, v, run_id, stamp) for ident, v in rows]
     if conn.dialect.name == "postgresql":
-        columns = ", ".join(INSERT_COLUMNS)
         raw = conn.connection.driver_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "
-                        f"SELECT {columns} FROM class_sessions WITH NO DATA")
-            copy_rows(cur, _STAGING, columns, tuples)
-            cur.execute(f"INSERT INTO class_sessions ({columns}) SELECT {columns} FROM {_STAGING} "
-                        "ON CONFLICT (origin_series_id, occurrence_key) DO NOTHING")
-            created = cur.rowcount
-            cur.execute(f"DELETE FROM {_STAGING}")
-        return int(created)
+            return insert_through_staging(
+                cur, table="class_sessions", staging=_STAGING, columns=INSERT_COLUMNS,
+                rows=tuples, copy_types=COPY_TYPES,
+                on_conflict="ON CONFLICT (origin_series_id, occurrence_key) DO NOTHING")
     return _insert_tuples_on_conflict(conn, tuples)
 
 
@@ -221,15 +207,15 @@ def update_sessions(conn: sa.Connection, *,
 
 def _update_from_arrays(conn: sa.Connection, params: list[dict[str, Any]]) -> int:
     """One ``UPDATE … FROM unnest(…)`` of ``params`` (PostgreSQL)."""
-    types = {"row_id": "int8", **{f"v_{name}": _copy_type(sessions_t.c[name])
+    types = {"row_id": "int8", **{f"v_{name}": pg_type(sessions_t.c[name])
                                    for name in _UPDATED}}
     unprotected = UNPROTECTED.compile(dialect=conn.dialect,
                                       compile_kwargs={"literal_binds": True})
     stmt = sa.text(
         "UPDATE class_sessions SET "
         + ", ".join(f"{name} = v.v_{name}" for name in _UPDATED)
-        + " FROM unnest(" + ", ".join(f"CAST(:{p} AS {t}[])" for p, t in types.items())
-        + ") AS v(" + ", ".join(types) + f") WHERE class_sessions.id = v.row_id AND {unprotected}")
+        + f" FROM {unnest_arrays(types)} AS v(" + ", ".join(types)
+        + f") WHERE class_sessions.id = v.row_id AND {unprotected}")
     return conn.execute(stmt, {p: [row[p] for row in params] for p in types}).rowcount
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -119,3 +119,49 @@ def slices(items: list[Any], size: int) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
+
+
+# PostgreSQL's name for each kind of column, as binary ``COPY`` sends its values and as
+# arrays of them are cast.
+_PG_TYPE_NAMES = ((sa.Boolean, "bool"), (sa.Integer, "int4"), (sa.DateTime, "timestamptz"),
+                  (sa.String, "varchar"), (sa.JSON, "json"))
+
+
+def pg_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type name of ``column``'s values."""
+    kind = column.type
+    if isinstance(kind, sa.types.TypeDecorator):
+        kind = kind.impl_instance
+    return next(name for base, name in _PG_TYPE_NAMES if isinstance(kind, base))
+
+
+def unnest_arrays(types: Mapping[str, str]) -> str:
+    """``unnest(CAST(:name AS type[]), …)``: one bound array per ``name -> type``, as
+    columns in that order (PostgreSQL). A statement so built writes thousands of rows
+    from one set of parameters."""
+    return "unnest(" + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in types.items()) + ")"
+
+
+def insert_through_staging(cur: Any, *, table: str, staging: str, columns: Sequence[str],
+                           rows: Iterable[tuple[Any, ...]], on_conflict: str,
+                           copy_types: Sequence[str] | None = None) -> int:
+    """Insert ``rows`` into ``table`` in one statement (PostgreSQL, a psycopg 3 cursor).
+
+    They are copied into the temporary table ``staging`` (binary ``COPY`` when
+    ``copy_types`` are given), inserted from it with ``on_conflict`` (an ``ON
+    CONFLICT`` clause), and the staging rows deleted. Returns the rows inserted or
+    updated.
+    """
+    names = ", ".join(columns)
+    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
+                f"SELECT {names} FROM {table} WITH NO DATA")
+    binary = " (FORMAT BINARY)" if copy_types else ""
+    with cur.copy(f"COPY {staging} ({names}) FROM STDIN{binary}") as copy:
+        if copy_types:
+            copy.set_types(list(copy_types))
+        for row in rows:
+            copy.write_row(row)
+    cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {on_conflict}")
+    written = cur.rowcount
+    cur.execute(f"DELETE FROM {staging}")
+    return int(written)
