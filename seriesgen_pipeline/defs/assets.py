@@ -24,7 +24,11 @@ import dagster as dg
 
 from seriesgen_pipeline.core import conflicts as c
 from seriesgen_pipeline.defs.events import mark_failed, record_materializations
-from seriesgen_pipeline.defs.internals import DATA_VERSION_TAG, latest_data_versions
+from seriesgen_pipeline.defs.internals import (
+    DATA_VERSION_TAG,
+    latest_data_versions,
+    storage_connections_kept,
+)
 from seriesgen_pipeline.defs.monitoring import worker_heartbeat
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
@@ -87,7 +91,8 @@ def series_generation(context: dg.AssetExecutionContext,
     """Snapshot, generate and retire every series of the run's partition range."""
     keys = list(context.partition_keys)
     run_tags = {} if RANGE_TAG in context.run.tags else {RANGE_TAG: _range_text(context)}
-    with worker_heartbeat(context.instance, context.run.run_id, run_tags):
+    with (worker_heartbeat(context.instance, context.run.run_id, run_tags),
+          storage_connections_kept(context.instance)):
         yield from _generate(context, seriesgen, keys)
 
 

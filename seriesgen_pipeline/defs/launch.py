@@ -10,7 +10,7 @@ import fcntl
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from seriesgen_pipeline.core.clock import format_instant
 from seriesgen_pipeline.core.errors import SettingsError
 from seriesgen_pipeline.defs.events import SUBSET_PLANNED_EVENTS
+from seriesgen_pipeline.defs.internals import storage_connections_kept
 from seriesgen_pipeline.defs.partitions import sync_partitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import contiguous_ranges, range_tags
@@ -102,12 +103,6 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
     with engine.connect() as conn:
         all_keys = repo.series_keys(conn)
     instance = instance or open_instance(settings)
-    home = settings.dagster_home
-    if home and not instance.is_ephemeral:
-        with _home_lock(home):
-            order = sync_partitions(instance, all_keys)
-    else:
-        order = sync_partitions(instance, all_keys)
     wanted = set(all_keys) if keys is None else set(keys)
     resource = SeriesgenResource(
         database_url=settings.database_url, environment=settings.environment,
@@ -116,30 +111,16 @@ def run_generation(engine: sa.Engine, settings: Settings, *, keys: Sequence[str]
         retention_days=settings.retention_days,
     )
     job = build_definitions(resource=resource).resolve_job_def("series_generation_job")
-    run_ids: list[str] = []
-    failures: dict[str, str] = {}
-    interrupted_run: str | None = None
-    size = run_size(settings.run_chunk, len(order))
-    for first, last in contiguous_ranges(order, wanted, max_size=size):
-        run_id = str(uuid.uuid4())
-        run_ids.append(run_id)
-        try:
-            result = job.execute_in_process(
-                instance=instance, run_id=run_id,
-                tags={**range_tags(first, last), "seriesgen/launched_by": "cli"},
-                # Per-series results are reported from generation_log; a failure of the
-                # run itself is reported below, without Dagster's stack trace on the console.
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-                raise_on_error=False,
-            )
-        except KeyboardInterrupt:  # outside the step, where Dagster does not catch it
-            interrupted_run = run_id
-            break
-        if not result.success:
-            if _interrupted(result):
-                interrupted_run = run_id
-                break
-            failures[result.run_id] = _run_failure(result)
+    with storage_connections_kept(instance):
+        home = settings.dagster_home
+        if home and not instance.is_ephemeral:
+            with _home_lock(home):
+                order = sync_partitions(instance, all_keys)
+        else:
+            order = sync_partitions(instance, all_keys)
+        ranges = contiguous_ranges(order, wanted, max_size=run_size(settings.run_chunk,
+                                                                    len(order)))
+        run_ids, failures, interrupted_run = _execute_runs(job, instance, ranges)
     report = GenerationReport(run_ids=run_ids, interrupted=interrupted_run is not None)
     # The runs may have outlived connections this process pooled before them (a server
     # restart, a terminated backend): the read below is retried on fresh ones.
@@ -220,6 +201,37 @@ def _run_failure(result: dg.ExecuteInProcessResult) -> str:
         if event.is_run_failure and event.message:
             return event.message.strip().splitlines()[0]
     return "run failed"
+
+
+def _execute_runs(job: dg.JobDefinition, instance: dg.DagsterInstance,
+                  ranges: Iterable[tuple[str, str]]
+                  ) -> tuple[list[str], dict[str, str], str | None]:
+    """Execute one run per partition range, in order, until one is interrupted.
+
+    Returns the run ids, the root cause of each run that failed as a run, and the
+    run that was interrupted, if one was.
+    """
+    run_ids: list[str] = []
+    failures: dict[str, str] = {}
+    for first, last in ranges:
+        run_id = str(uuid.uuid4())
+        run_ids.append(run_id)
+        try:
+            result = job.execute_in_process(
+                instance=instance, run_id=run_id,
+                tags={**range_tags(first, last), "seriesgen/launched_by": "cli"},
+                # Per-series results are reported from generation_log; a failure of the
+                # run itself is reported below, without Dagster's stack trace on the console.
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                raise_on_error=False,
+            )
+        except KeyboardInterrupt:  # outside the step, where Dagster does not catch it
+            return run_ids, failures, run_id
+        if not result.success:
+            if _interrupted(result):
+                return run_ids, failures, run_id
+            failures[result.run_id] = _run_failure(result)
+    return run_ids, failures, None
 
 
 def _interrupted(result: dg.ExecuteInProcessResult) -> bool:

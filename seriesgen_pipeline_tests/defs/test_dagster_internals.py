@@ -131,6 +131,26 @@ def test_event_internals_keep_their_shape() -> None:
     assert issubclass(internals.DagsterUserCodeUnreachableError, Exception)
 
 
+def test_postgres_storage_engines_are_where_kept_connections_need_them() -> None:
+    """Each PostgreSQL storage builds its engine in ``__init__`` from these attributes,
+    without a pool; ``storage_connections_kept`` swaps it (behaviour:
+    ``test_storage_connections.py``, on a real server)."""
+    from dagster_postgres.event_log import PostgresEventLogStorage
+    from dagster_postgres.run_storage import PostgresRunStorage
+    from dagster_postgres.schedule_storage import PostgresScheduleStorage
+    from dagster_postgres.utils import create_pg_engine
+
+    assert _params(create_pg_engine) == ["postgres_url", "token_provider", "engine_kwargs"]
+    for storage in (PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage):
+        source = inspect.getsource(storage.__init__)
+        for needed in ("self.postgres_url = ", "self._token_provider = ",
+                       "self._engine = create_pg_engine(", "poolclass=db_pool.NullPool"):
+            assert needed in source, (storage.__name__, needed)
+        # Every call connects through the engine it holds now.
+        connect = getattr(storage, "_connect", None) or storage.connect
+        assert "create_pg_connection(self._engine)" in inspect.getsource(connect)
+
+
 def test_test_only_internals_are_there() -> None:
     # Used by the tests themselves (conftest.py, the sensor and schedule tick helpers).
     from dagster._core.definitions.schedule_definition import ScheduleExecutionData
