@@ -252,3 +252,32 @@ def test_a_garbled_start_counts_as_no_session(sqlite_url: str) -> None:
         assert Counter(kept(engine, ids)) == without != Counter()
     finally:
         engine.dispose()
+
+
+def test_a_pair_with_an_unreadable_start_goes_with_its_session(sqlite_url: str) -> None:
+    """A stored pair one of whose starts cannot be read (SQLite, garbled by another
+    writer) is forgotten once that session is deleted; a refresh with nothing logged
+    since leaves the other pairs as they are."""
+    engine = create_db_engine(sqlite_url)
+    try:
+        upgrade_database(engine)
+        ids = seed(engine)
+        before = Counter(kept(engine, ids))
+        # s3 (14:00-15:30 UTC) overlaps s1 (15:00-16:00) in the "la" Loft; garbled so that
+        # it still sorts before s1, the pair is found from s1's side with s3's start unread.
+        where = "WHERE series_key = 's3' AND occurrence_key = '2026-03-03'"
+        execute(engine, "UPDATE class_sessions SET starts_at = '2026-03-03 14:00:00 garbled' "
+                        + where)
+        kept(engine, ids)
+        unreadable = ("SELECT count(*) FROM session_overlaps "
+                      "WHERE a_starts_at IS NULL OR b_starts_at IS NULL")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(unreadable)).scalar_one() > 0
+        execute(engine, f"DELETE FROM class_sessions {where}")
+        after = Counter(kept(engine, ids))
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(unreadable)).scalar_one() == 0
+        assert after == every_pair(engine, ids) != before
+        assert Counter(kept(engine, ids)) == after  # nothing logged since
+    finally:
+        engine.dispose()

@@ -112,7 +112,8 @@ def refresh_overlaps(conn: sa.Connection, *, full: bool = False) -> None:
                         by_group.setdefault(group, []).append(span)
                     _write_pairs(conn, {key: row for key, row in pairs.items()
                                         if _touches(row, by_group)})
-            _forget_vanished(conn)
+            if logged:  # no session was deleted since the last refresh otherwise
+                _forget_vanished(conn)
         # The rows this snapshot sees, and only those: a later change stays logged.
         conn.execute(sa.delete(session_changes_t))
 
