@@ -171,6 +171,8 @@ class ClassSession(Base):
 
 class Notification(Base):
     __tablename__ = "notifications"
+    # Retention's prune finds a notification's newer ones of its series and code.
+    __table_args__ = (sa.Index("ix_notifications_series_code", "series_key", "code", "id"),)
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     recipient_type: Mapped[str] = mapped_column(sa.String(16))
