@@ -10,17 +10,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
 import yaml
+from sqlalchemy.engine import make_url
 
 from seriesgen_pipeline.defs.partitions import class_series_partitions
 from seriesgen_pipeline.defs.runs import RANGE_END, RANGE_START
 from seriesgen_pipeline.persistence.db import create_db_engine, upgrade_database
+from seriesgen_pipeline_tests.conftest import create_postgres_database, drop_postgres_database
 
 PARTITIONS = "class_series"
 NOW = "2026-03-02T12:00:00Z"
@@ -31,6 +33,33 @@ def migrated_engine(url: str) -> sa.Engine:
     engine = create_db_engine(url)
     upgrade_database(engine)
     return engine
+
+
+@contextlib.contextmanager
+def postgres_stack() -> Iterator[tuple[sa.Engine, str, str, dg.DagsterInstance]]:
+    """A migrated PostgreSQL application database and a test instance on PostgreSQL
+    storage of its own: ``(engine, its URL, the storage's database name, instance)``.
+    Both databases are dropped after."""
+    created: list[str] = []
+    try:
+        url = create_postgres_database()
+        created.append(url)
+        storage = create_postgres_database(prefix="sg_dagster")
+        created.append(storage)
+        storage_url = make_url(storage).set(drivername="postgresql+psycopg2")
+        overrides = {"storage": {"postgres": {
+            "postgres_url": storage_url.render_as_string(hide_password=False)}}}
+        engine = migrated_engine(url)
+        try:
+            with dg.instance_for_test(overrides=overrides) as instance:
+                assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+                assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+                yield engine, url, str(storage_url.database), instance
+        finally:
+            engine.dispose()
+    finally:
+        for made in created:
+            drop_postgres_database(made)
 
 
 def partition_status(instance: dg.DagsterInstance, asset_key: dg.AssetKey,

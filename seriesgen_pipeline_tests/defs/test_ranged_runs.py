@@ -29,7 +29,6 @@ from typing import Any
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from seriesgen_pipeline.definitions import build_definitions
 from seriesgen_pipeline.defs.resources import SeriesgenResource
@@ -41,13 +40,13 @@ from seriesgen_pipeline_tests.builders import (
     seed_series,
     session_rows,
 )
-from seriesgen_pipeline_tests.conftest import create_postgres_database, drop_postgres_database
 from seriesgen_pipeline_tests.defs.support import (
     NOW,
     PARTITIONS,
     keys_with,
     migrated_engine,
     partition_status,
+    postgres_stack,
 )
 
 RESOLVED = dg.AssetKey("resolved_series_config")
@@ -72,26 +71,8 @@ def stack(request: pytest.FixtureRequest, tmp_path: Any
             yield engine, url, instance
         engine.dispose()
         return
-    created: list[str] = []
-    try:
-        url = create_postgres_database()
-        created.append(url)
-        storage = create_postgres_database(prefix="sg_dagster")
-        created.append(storage)
-        storage_url = make_url(storage).set(drivername="postgresql+psycopg2")
-        overrides = {"storage": {"postgres": {
-            "postgres_url": storage_url.render_as_string(hide_password=False)}}}
-        engine = migrated_engine(url)
-        try:
-            with dg.instance_for_test(overrides=overrides) as instance:
-                assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-                assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-                yield engine, url, instance
-        finally:
-            engine.dispose()
-    finally:
-        for made in created:
-            drop_postgres_database(made)
+    with postgres_stack() as (engine, url, _storage, instance):
+        yield engine, url, instance
 
 
 def seed(engine: sa.Engine) -> None:

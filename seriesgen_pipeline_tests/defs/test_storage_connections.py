@@ -21,7 +21,6 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from seriesgen_pipeline.definitions import build_definitions
@@ -33,12 +32,8 @@ from seriesgen_pipeline.defs.runs import range_tags
 from seriesgen_pipeline.persistence.db import normalize_url
 from seriesgen_pipeline.service.settings import Settings
 from seriesgen_pipeline_tests.builders import seed_base, seed_branch, seed_series
-from seriesgen_pipeline_tests.conftest import (
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_admin_url,
-)
-from seriesgen_pipeline_tests.defs.support import NOW, migrated_engine
+from seriesgen_pipeline_tests.conftest import postgres_admin_url
+from seriesgen_pipeline_tests.defs.support import NOW, postgres_stack
 
 pytestmark = pytest.mark.postgres
 
@@ -63,28 +58,12 @@ class _Stack:
 
 @pytest.fixture
 def stack() -> Iterator[_Stack]:
-    created: list[str] = []
-    try:
-        url = create_postgres_database()
-        created.append(url)
-        storage = create_postgres_database(prefix="sg_dagster")
-        created.append(storage)
-        storage_url = make_url(storage).set(drivername="postgresql+psycopg2")
-        overrides = {"storage": {"postgres": {
-            "postgres_url": storage_url.render_as_string(hide_password=False)}}}
-        engine = migrated_engine(url)
+    with postgres_stack() as (engine, url, storage_db, instance):
         seed_base(engine)
         seed_branch(engine, "east", horizon_days=14)
         for number, key in enumerate(KEYS):
             seed_series(engine, key, room=f"Room {number}", instructor=f"Teacher {number}")
-        try:
-            with dg.instance_for_test(overrides=overrides) as instance:
-                yield _Stack(engine, url, str(storage_url.database), instance)
-        finally:
-            engine.dispose()
-    finally:
-        for made in created:
-            drop_postgres_database(made)
+        yield _Stack(engine, url, storage_db, instance)
 
 
 @pytest.fixture
