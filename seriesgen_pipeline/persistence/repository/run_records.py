@@ -16,6 +16,7 @@ from seriesgen_pipeline.persistence.repository.tables import (
     log_t,
     notifications_t,
     runs_t,
+    series_t,
     sessions_t,
     slices,
     snapshots_t,
@@ -100,15 +101,22 @@ def latest_snapshot_fingerprints(conn: sa.Connection, *, keys: Sequence[str]
 
 def previous_statuses(conn: sa.Connection, *, keys: Sequence[str], before_run: str
                       ) -> dict[str, str]:
-    """The status of each series' latest ``generation_log`` row written by another run."""
+    """The status of each series' latest ``generation_log`` row written by another run.
+
+    Latest is the row whose run started the series last. Each series' row is found
+    through the (series, start) index, so the cost does not grow with the history
+    that retention keeps. Series without a row, or without a ``class_series`` row
+    any more, are absent.
+    """
+    t = log_t
     out: dict[str, str] = {}
     for part in slices(list(keys), 2000):
-        latest = (sa.select(log_t.c.series_key, sa.func.max(log_t.c.id).label("id"))
-                  .where(log_t.c.series_key.in_(part), log_t.c.run_id != before_run)
-                  .group_by(log_t.c.series_key).subquery())
-        query = sa.select(log_t.c.series_key, log_t.c.status).join(
-            latest, log_t.c.id == latest.c.id)
-        out.update(conn.execute(query).all())
+        latest = (sa.select(t.c.status)
+                  .where(t.c.series_key == series_t.c.key, t.c.run_id != before_run)
+                  .order_by(t.c.started_at.desc(), t.c.id.desc()).limit(1)
+                  .scalar_subquery())
+        query = sa.select(series_t.c.key, latest).where(series_t.c.key.in_(part))
+        out.update((key, status) for key, status in conn.execute(query) if status is not None)
     return out
 
 
