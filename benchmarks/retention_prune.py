@@ -49,7 +49,8 @@ def seed(engine: sa.Engine, *, series: int, nights: int, per_night: int) -> int:
             f"SELECT 'SYSTEM', 'ops', 'series_conflict', 'WARN', {key}, "
             "(ARRAY[:room, :instructor])[1 + i % 2], 'double booked', '{}'::json, "
             "md5(n || '-' || i), now() - make_interval(days => n, hours => 1) "
-            "FROM generate_series(0, :nights) AS n, generate_series(1, :per_night) AS i"),
+            "FROM generate_series(0, :nights) AS n, generate_series(1, :per_night) AS i "
+            "ORDER BY n DESC, i"),  # oldest first: ids follow time, as when written nightly
             {"series": series, "nights": nights, "per_night": per_night,
              "room": CODES[0], "instructor": CODES[1]})
         conn.execute(sa.text(
