@@ -84,3 +84,19 @@ def test_records_are_kept_for_the_retention_only(engine: sa.Engine, db_url: str,
 
     # Gone since night 3 and every notification of it now older than 3 days.
     assert per_series(engine, "notifications") == {}
+
+
+@pytest.mark.postgres
+def test_the_prune_compiles_nothing_and_leaves_the_session_as_it_was(pg_engine: sa.Engine
+                                                                     ) -> None:
+    """On PostgreSQL the prune's deletes run without JIT compilation (their estimates
+    pass ``jit_above_cost`` while they touch few rows), for its own transaction only."""
+    from seriesgen_pipeline.persistence import repository as repo
+
+    with pg_engine.connect() as conn:
+        before = conn.execute(sa.text("SHOW jit")).scalar_one()
+        conn.rollback()
+        with conn.begin():
+            repo.prune_run_records(conn, series_keys=["a", "b"], before=FIRST_NIGHT)
+            assert conn.execute(sa.text("SHOW jit")).scalar_one() == "off"
+        assert conn.execute(sa.text("SHOW jit")).scalar_one() == before
