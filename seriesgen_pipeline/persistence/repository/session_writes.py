@@ -18,6 +18,7 @@ from seriesgen_pipeline.core.reconcile import SessionValues, Update
 from seriesgen_pipeline.persistence.repository.tables import (
     INSERT_BATCH,
     UNPROTECTED,
+    copy_into,
     insert_through_staging,
     pg_type,
     sessions_t,
@@ -155,11 +156,8 @@ def _insert_tuples_on_conflict(conn: sa.Connection, tuples: list[tuple[Any, ...]
 
 
 def copy_rows(cur: Any, table: str, columns: str, tuples: Iterable[tuple[Any, ...]]) -> None:
-    """Binary ``COPY`` of ``tuples`` into ``table`` (PostgreSQL, psycopg 3)."""
-    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(list(COPY_TYPES))
-        for row in tuples:
-            copy.write_row(row)
+    """Binary ``COPY`` of session ``tuples`` into ``table`` (PostgreSQL, psycopg 3)."""
+    copy_into(cur, table, columns, tuples, COPY_TYPES)
 
 
 def sqlite_value(value: Any) -> Any:

@@ -120,7 +120,6 @@ def slices(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[start:start + size]
 
 
-
 # PostgreSQL's name for each kind of column, as binary ``COPY`` sends its values and as
 # arrays of them are cast.
 _PG_TYPE_NAMES = ((sa.Boolean, "bool"), (sa.Integer, "int4"), (sa.DateTime, "timestamptz"),
@@ -155,13 +154,20 @@ def insert_through_staging(cur: Any, *, table: str, staging: str, columns: Seque
     names = ", ".join(columns)
     cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
                 f"SELECT {names} FROM {table} WITH NO DATA")
-    binary = " (FORMAT BINARY)" if copy_types else ""
-    with cur.copy(f"COPY {staging} ({names}) FROM STDIN{binary}") as copy:
-        if copy_types:
-            copy.set_types(list(copy_types))
-        for row in rows:
-            copy.write_row(row)
+    copy_into(cur, staging, names, rows, copy_types)
     cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {on_conflict}")
     written = cur.rowcount
     cur.execute(f"DELETE FROM {staging}")
     return int(written)
+
+
+def copy_into(cur: Any, table: str, columns: str, rows: Iterable[tuple[Any, ...]],
+              types: Sequence[str] | None = None) -> None:
+    """``COPY`` of ``rows`` into ``table``'s ``columns`` (a comma-separated list;
+    PostgreSQL, a psycopg 3 cursor): binary when the columns' ``types`` are given."""
+    binary = " (FORMAT BINARY)" if types else ""
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN{binary}") as copy:
+        if types:
+            copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
