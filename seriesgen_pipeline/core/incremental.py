@@ -7,6 +7,10 @@ A run need not expand and plan a whole window for every series. Rules:
   configuration (``fingerprint``) and the time-zone database are unchanged, that
   generation finished (the watermark is its end), the window does not shrink, its
   state is complete, and a full reconcile happened within ``FULL_RECONCILE_EVERY``;
+- a series is *settled* when it continues a generation made as of this very
+  ``now`` that reached its window's end: it has nothing to expand, and, while its
+  row count holds and no row of it starts beyond that end, nothing to write (a
+  rerun of a night finds most series so, and decides it for all of them at once);
 - a continued plan compares the new occurrences with the rows after the old end,
   plus any row holding one of those occurrences (``rows_beyond``);
 - a series' writes are applied in occurrence order, in chunks; once the first
@@ -80,6 +84,20 @@ def continues(state: GenerationState | None, *, fingerprint: str, tz_version: st
             and now - state.reconciled_at < FULL_RECONCILE_EVERY
             and state.as_of is not None and state.as_of <= now
             and state.row_count is not None and state.warn_dates is not None)
+
+
+def settled(state: GenerationState | None, *, fingerprint: str, tz_version: str,
+            watermark: datetime | None, window: Window, now: datetime) -> bool:
+    """True when the series' last complete generation was as of ``now`` and covers its
+    whole window: it ``continues`` with nothing left to expand.
+
+    As with ``continues``, the caller checks the rows: the count of those from ``now``
+    on is still ``state.row_count``, and none starts after ``window.end``.
+    """
+    return (continues(state, fingerprint=fingerprint, tz_version=tz_version,
+                      watermark=watermark, window=window, now=now)
+            and state is not None and state.as_of == now
+            and state.generated_through == window.end)
 
 
 def rows_beyond(rows: Iterable[ExistingSession], desired: Iterable[SessionValues], *,

@@ -6,6 +6,8 @@ plan reads, and how far a series' committed writes reach.
   not shrink, the state is complete (``as_of`` not after ``now``, row count and
   warning dates known), and the last full reconcile is less than
   ``FULL_RECONCILE_EVERY`` old; any one of these failing means a full plan.
+- ``settled`` holds only when the series continues, its last generation was as of
+  this very ``now``, and it reached the window's end: nothing is left to expand.
 - ``rows_beyond`` keeps the rows starting strictly after ``since`` and any row
   holding a wanted occurrence.
 - ``watermark``: every write committed -> the window's end; otherwise the start of
@@ -25,6 +27,7 @@ from seriesgen_pipeline.core.incremental import (
     FULL_RECONCILE_EVERY,
     continues,
     rows_beyond,
+    settled,
     watermark,
 )
 from seriesgen_pipeline.core.occurrences import Window
@@ -100,6 +103,34 @@ def test_any_doubt_means_a_full_plan(state: State | None, overrides: dict[str, A
 def test_a_full_reconcile_just_inside_the_period_still_continues() -> None:
     recent = replace(COMPLETE, reconciled_at=NOW - FULL_RECONCILE_EVERY + timedelta(seconds=1))
     assert holds(recent)
+
+
+# A generation as of NOW that reached the window's end, 2026-04-07T12:00Z.
+AS_OF_NOW = replace(COMPLETE, as_of=NOW, generated_through=NOW + timedelta(days=28))
+
+
+def test_a_generation_as_of_this_now_that_reached_the_end_is_settled() -> None:
+    assert settled(AS_OF_NOW, fingerprint="f1", tz_version="2025b",
+                   watermark=NOW + timedelta(days=28), window=WINDOW, now=NOW)
+
+
+@pytest.mark.parametrize(("state", "overrides"), [
+    (COMPLETE, {}),
+    (replace(AS_OF_NOW, as_of=NOW - timedelta(days=1)), {}),
+    (replace(AS_OF_NOW, generated_through=NOW + timedelta(days=27)),
+     {"watermark": NOW + timedelta(days=27)}),
+    (AS_OF_NOW, {"fingerprint": "f2"}),
+    (AS_OF_NOW, {"watermark": NOW + timedelta(days=20)}),
+    (AS_OF_NOW, {"window": Window(NOW, NOW + timedelta(days=29)),
+                 "now": NOW}),
+], ids=["a night later", "as of an earlier now", "short of the window's end",
+        "content or configuration changed", "watermark moved", "window grew"])
+def test_a_series_with_something_left_is_not_settled(state: State,
+                                                     overrides: dict[str, Any]) -> None:
+    args: dict[str, Any] = {"fingerprint": "f1", "tz_version": "2025b",
+                            "watermark": NOW + timedelta(days=28), "window": WINDOW, "now": NOW}
+    args.update(overrides)
+    assert not settled(state, **args)
 
 
 def test_a_continued_plan_reads_the_rows_beyond_and_those_of_wanted_occurrences() -> None:

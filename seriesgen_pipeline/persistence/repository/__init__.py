@@ -22,9 +22,11 @@ from seriesgen_pipeline.persistence.repository.generation_state import (
     retire_series,
     retirement_state,
     row_counts,
+    rows_from,
     save_generation_states,
     series_generated_as_of,
     set_watermarks,
+    states_as_of,
     watermarks,
 )
 from seriesgen_pipeline.persistence.repository.inputs import (
@@ -150,6 +152,7 @@ __all__ = [
     "retire_series",
     "retirement_state",
     "row_counts",
+    "rows_from",
     "rows_written_by_run",
     "runs_t",
     "save_generation_states",
@@ -164,6 +167,7 @@ __all__ = [
     "snapshots_t",
     "sqlite_value",
     "state_t",
+    "states_as_of",
     "store_snapshots",
     "stored_config",
     "uncoerced",

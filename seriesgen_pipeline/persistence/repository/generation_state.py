@@ -89,6 +89,44 @@ def generation_states(conn: sa.Connection, *, ids: Iterable[int]) -> dict[int, S
     return out
 
 
+def states_as_of(conn: sa.Connection, *, ids: Iterable[int], now: datetime
+                 ) -> dict[int, StateRow]:
+    """The generation states, of the series among ``ids``, written by a generation as of
+    ``now`` that is the series' watermark (nothing was written for the series since)."""
+    out: dict[int, StateRow] = {}
+    for part in slices(sorted(set(ids)), 5000):
+        query = (sa.select(state_t)
+                 .join(series_t, series_t.c.id == state_t.c.series_id)
+                 .where(state_t.c.series_id.in_(part), state_t.c.as_of == now,
+                        state_t.c.generated_through == series_t.c.last_generated_through))
+        for row in conn.execute(query).mappings():
+            out[row["series_id"]] = StateRow(**row)
+    return out
+
+
+def rows_from(conn: sa.Connection, *, since: datetime, beyond: Mapping[int, datetime]
+              ) -> dict[int, tuple[int, int, int]]:
+    """Per series id in ``beyond`` with rows starting at or after ``since``: how many,
+    how many of those are protected, and how many start after the series' instant in
+    ``beyond`` (on SQLite, a start that cannot be read sorts after every instant, so it
+    counts there). One scan of those rows."""
+    out: dict[int, tuple[int, int, int]] = {}
+    by_instant: dict[datetime, list[int]] = defaultdict(list)
+    for sid, instant in beyond.items():
+        by_instant[instant].append(sid)
+    for instant, ids in by_instant.items():
+        guarded = sa.func.sum(sa.case((sa.not_(UNPROTECTED), 1), else_=0))
+        after = sa.func.sum(sa.case((sessions_t.c.starts_at > instant, 1), else_=0))
+        for part in slices(sorted(ids), 5000):
+            query = (sa.select(sessions_t.c.origin_series_id, sa.func.count(), guarded, after)
+                     .where(sessions_t.c.origin_series_id.in_(part),
+                            sessions_t.c.starts_at >= since)
+                     .group_by(sessions_t.c.origin_series_id))
+            out.update({sid: (int(n), int(p or 0), int(a or 0))
+                        for sid, n, p, a in conn.execute(query)})
+    return out
+
+
 def series_generated_as_of(conn: sa.Connection, *, keys: Sequence[str], now: datetime
                            ) -> set[str]:
     """Keys of the series whose generation as of ``now`` is wholly committed: the last

@@ -1,11 +1,12 @@
 """Generation of many series: prepare each, then plan and write them batch by batch.
 
-In batches of ``batch_series``, the batch's series locks are taken, the batch is
-planned (``planning``) and written in chunk transactions (``writing``); the run is
-then recorded (``recording``). A broken series fails alone; the others are
-generated. A batch that meets a database error fails as a whole (its committed
-chunks stay, and a rerun goes on from them); any other error is seriesgen's own
-and said as such, with its traceback in the log.
+The series with nothing to do as of ``now`` are found first, all at once
+(``planning.settle``). Of the others, in batches of ``batch_series``, the batch's
+series locks are taken, the batch is planned (``planning``) and written in chunk
+transactions (``writing``); the run is then recorded (``recording``). A broken
+series fails alone; the others are generated. A batch that meets a database error
+fails as a whole (its committed chunks stay, and a rerun goes on from them); any
+other error is seriesgen's own and said as such, with its traceback in the log.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from seriesgen_pipeline.service.engine.outcomes import (
     Status,
     short_error,
 )
-from seriesgen_pipeline.service.engine.planning import plan_batch
+from seriesgen_pipeline.service.engine.planning import plan_batch, settle
 from seriesgen_pipeline.service.engine.recording import record
 from seriesgen_pipeline.service.engine.work import EngineSettings, SeriesWork
 from seriesgen_pipeline.service.engine.writing import RowsInTheWay, apply_batch, planned_counts
@@ -59,7 +60,7 @@ def generate(
     """
     settings = settings or EngineSettings()
     prepared = [_prepare(snap, now=now) for snap in snapshots]
-    work = [p for p in prepared if isinstance(p, SeriesWork)]
+    work = settle(engine, [p for p in prepared if isinstance(p, SeriesWork)], now=now)
     with _cyclic_gc_paused():
         for start in range(0, len(work), settings.batch_series):
             batch = work[start:start + settings.batch_series]

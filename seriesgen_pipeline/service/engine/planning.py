@@ -1,7 +1,9 @@
 """Planning a batch: expand each series (pure core) and plan its writes against its rows.
 
-The caller holds the batch's series locks. Per series, the planner decides
-between three ways (see ``core.incremental``):
+Before the batches, ``settle`` finds at once, without locks, the series with nothing
+to do as of ``now`` (a rerun of a night finds most series so): they take no batch.
+The caller of ``plan_batch`` holds the batch's series locks. Per series, the planner
+decides between three ways (see ``core.incremental``):
 
 - never generated (no watermark, no generation state): it has no rows; none are
   read, and the writer expands it as it writes it (``writing.write_new``);
@@ -25,7 +27,7 @@ from seriesgen_pipeline.core.generation import (
     continued_sessions,
     desired_sessions,
 )
-from seriesgen_pipeline.core.incremental import continues, rows_beyond
+from seriesgen_pipeline.core.incremental import continues, rows_beyond, settled
 from seriesgen_pipeline.core.occurrences import WarnDates
 from seriesgen_pipeline.core.reconcile import (
     ExistingSession,
@@ -87,6 +89,47 @@ class _Expanded:
     continue_from: datetime | None
     state: repo.StateRow | None
     guarded: int  # its protected rows from ``now`` on (counted when it may continue)
+
+
+def settle(engine: sa.Engine, work: Sequence[SeriesWork], *, now: datetime
+           ) -> list[SeriesWork]:
+    """Settle the series with nothing to do as of ``now``; returns the others.
+
+    A series is settled when its last complete generation was as of ``now`` and
+    reached its window's end, its fingerprint and the time-zone database are
+    unchanged (``core.incremental.settled``), its rows from ``now`` on are as many
+    as that generation left, and none starts after its end. Its outcome is that
+    generation's: nothing written, its protected rows from ``now`` on, and the
+    warnings carried in its state. The reads are one snapshot of the database and
+    take no lock: a run writing the series meanwhile has either committed a chunk of
+    it (its watermark or rows moved: it is planned in a batch, under its lock) or
+    not yet (the outcome is the database's before that run, as if this one went first).
+    """
+    if not work:
+        return []
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            states = repo.states_as_of(conn, ids=[w.series_id for w in work], now=now)
+            zone_db = tz_version()
+            # Each state read is its series' watermark (``states_as_of``).
+            maybe = {w.series_id: state for w in work
+                     if (state := states.get(w.series_id)) is not None
+                     and settled(state, fingerprint=w.snapshot.fingerprint, tz_version=zone_db,
+                                 watermark=state.generated_through, window=w.window, now=now)}
+            counts = repo.rows_from(conn, since=now, beyond={
+                sid: state.generated_through for sid, state in maybe.items()})
+    rest = []
+    for item in work:
+        state = maybe.get(item.series_id)
+        total, guarded, after = counts.get(item.series_id, (0, 0, 0))
+        if state is None or total != state.row_count or after:
+            rest.append(item)
+        elif expand(item, state) is not None:  # else it failed to expand: stopped
+            item.tally.protected = guarded
+            item.duration_ms = round(item.busy_s * 1000)
+    return rest
 
 
 def plan_batch(conn: sa.Connection, batch: Sequence[SeriesWork], *, now: datetime,
