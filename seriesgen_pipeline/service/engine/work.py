@@ -27,7 +27,7 @@ class EngineSettings:
     """Tuning of the write path."""
 
     chunk_rows: int = 10_000  # writes per chunk transaction
-    batch_series: int = 64  # series planned and locked together
+    batch_series: int = 256  # series planned and locked together
 
 
 @dataclass(frozen=True)
