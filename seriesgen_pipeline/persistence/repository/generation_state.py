@@ -111,10 +111,7 @@ def rows_from(conn: sa.Connection, *, since: datetime, beyond: Mapping[int, date
     ``beyond`` (on SQLite, a start that cannot be read sorts after every instant, so it
     counts there). One scan of those rows."""
     out: dict[int, tuple[int, int, int]] = {}
-    by_instant: dict[datetime, list[int]] = defaultdict(list)
-    for sid, instant in beyond.items():
-        by_instant[instant].append(sid)
-    for instant, ids in by_instant.items():
+    for instant, ids in _ids_by_instant(beyond).items():
         guarded = sa.func.sum(sa.case((sa.not_(UNPROTECTED), 1), else_=0))
         after = sa.func.sum(sa.case((sessions_t.c.starts_at > instant, 1), else_=0))
         for part in slices(sorted(ids), 5000):
@@ -190,10 +187,7 @@ def row_counts(conn: sa.Connection, *, since: Mapping[int, datetime], protected_
     """Per series id: its rows starting at or after its instant in ``since``, and how
     many of its rows starting at or after ``protected_since`` are protected."""
     out: dict[int, tuple[int, int]] = {}
-    by_instant: dict[datetime, list[int]] = defaultdict(list)
-    for sid, instant in since.items():
-        by_instant[instant].append(sid)
-    for instant, ids in by_instant.items():
+    for instant, ids in _ids_by_instant(since).items():
         low = min(instant, protected_since)
         counted = sa.func.sum(sa.case((sessions_t.c.starts_at >= instant, 1), else_=0))
         guarded = sa.func.sum(sa.case((sa.and_(sessions_t.c.starts_at >= protected_since,
@@ -205,6 +199,14 @@ def row_counts(conn: sa.Connection, *, since: Mapping[int, datetime], protected_
                      .group_by(sessions_t.c.origin_series_id))
             out.update({sid: (int(n or 0), int(p or 0)) for sid, n, p in conn.execute(query)})
     return out
+
+
+def _ids_by_instant(instants: Mapping[int, datetime]) -> dict[datetime, list[int]]:
+    """The series ids of ``instants`` grouped by their instant (one query per group)."""
+    grouped: dict[datetime, list[int]] = defaultdict(list)
+    for sid, instant in instants.items():
+        grouped[instant].append(sid)
+    return grouped
 
 
 def retirement_state(conn: sa.Connection, *, series_id: int
