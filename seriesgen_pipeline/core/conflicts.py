@@ -91,14 +91,39 @@ class Overlap:
     branch_id: str
 
 
-def overlap_conflicts(overlaps: Iterable[Overlap]) -> list[Conflict]:
-    """One conflict per series, resource and other series, listing the affected dates."""
+@dataclass(frozen=True)
+class DoubleBooking:
+    """The sessions of ``series_key`` on ``occurrence_keys`` overlap sessions of
+    ``other_series_key`` in one branch's room (or instructor): all the overlaps of one
+    series with one other series on one resource, as ``double_booking_conflicts``
+    reports them.
+
+    Attributes:
+        resource: ``room`` or ``instructor``.
+        value: the room or instructor booked twice.
+        branch_id: the branch both series belong to.
+        occurrence_keys: the local dates of the sessions of ``series_key``.
+    """
+
+    series_key: str
+    other_series_key: str
+    resource: str
+    value: str
+    branch_id: str
+    occurrence_keys: tuple[str, ...]
+
+
+def double_booking_conflicts(bookings: Iterable[DoubleBooking]) -> list[Conflict]:
+    """One conflict per series, resource and other series, listing the affected dates
+    (the dates of bookings of one such group are merged)."""
     grouped: dict[tuple[str, str, str, str, str], set[str]] = {}
-    for o in overlaps:
-        group = (o.series_key, o.resource, o.value, o.other_series_key, o.branch_id)
-        grouped.setdefault(group, set()).add(o.occurrence_key)
+    for b in bookings:
+        group = (b.series_key, b.resource, b.value, b.other_series_key, b.branch_id)
+        grouped.setdefault(group, set()).update(b.occurrence_keys)
     found = []
     for (key, resource, value, other, branch), days in sorted(grouped.items()):
+        if not days:
+            continue
         code = ROOM_DOUBLE_BOOKED if resource == "room" else INSTRUCTOR_DOUBLE_BOOKED
         listed = sorted(days)
         found.append(Conflict(

@@ -2,7 +2,8 @@
 
 Contract (``repository.find_double_bookings``): ``session_overlaps`` is brought up
 to date by re-examining only the spans the triggers logged; the result equals
-the one after a full scan. Here on data with a DST change, ties, back-to-back
+the one after a full scan, and the double bookings found are its overlaps grouped
+per series, other series and resource. Here on data with a DST change, ties, back-to-back
 sessions, a cancelled session, another branch, and sessions outside the asked
 window; on SQLite and PostgreSQL.
 """
@@ -13,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from seriesgen_pipeline.core.conflicts import DoubleBooking
 from seriesgen_pipeline.persistence import repository as repo
 from seriesgen_pipeline.service import engine as eng
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
@@ -69,14 +71,27 @@ def seed(engine: sa.Engine) -> dict[str, int]:
 
 def both(conn: sa.Connection, ids: list[int], since: datetime, until: datetime
          ) -> list[repo.Overlap]:
-    """The overlaps kept up to date by the logged changes, checked against a full scan."""
-    kept = sorted(repo.find_double_bookings(conn, series_ids=ids, since=since, until=until),
-                  key=repr)
+    """The overlaps kept up to date by the logged changes, checked against a full scan;
+    the double bookings found then are those overlaps, grouped."""
+    found = repo.find_double_bookings(conn, series_ids=ids, since=since, until=until)
+    kept = sorted(repo.read_overlaps(conn, series_ids=ids, since=since, until=until), key=repr)
     repo.refresh_overlaps(conn, full=True)
     scanned = sorted(repo.read_overlaps(conn, series_ids=ids, since=since, until=until),
                      key=repr)
     assert kept == scanned
+    assert sorted(found, key=repr) == grouped(scanned)
     return scanned
+
+
+def grouped(overlaps: list[repo.Overlap]) -> list[DoubleBooking]:
+    """One double booking per series, other series, resource, value and branch, with the
+    dates of its overlaps."""
+    days: dict[tuple[str, str, str, str, str], set[str]] = {}
+    for o in overlaps:
+        days.setdefault((o.series_key, o.other_series_key, o.resource, o.value, o.branch_id),
+                        set()).add(o.occurrence_key)
+    return sorted((DoubleBooking(*group, tuple(sorted(found)))
+                   for group, found in days.items()), key=repr)
 
 
 def test_probe_and_scan_agree(engine: sa.Engine) -> None:
@@ -87,6 +102,9 @@ def test_probe_and_scan_agree(engine: sa.Engine) -> None:
         # Only some series asked, and a narrower window.
         narrow = both(conn, [ids["utc-half"], ids["wed-2"]], NOW + timedelta(days=3),
                       NOW + timedelta(days=10))
+        bookings = {(b.series_key, b.other_series_key, b.resource): b
+                    for b in repo.find_double_bookings(conn, series_ids=[ids["wed-1"]],
+                                                       since=NOW, until=until)}
 
     def dates(key: str, other: str, resource: str, found: list[repo.Overlap]) -> list[str]:
         return sorted(o.occurrence_key for o in found if (o.series_key, o.other_series_key,
@@ -104,6 +122,13 @@ def test_probe_and_scan_agree(engine: sa.Engine) -> None:
     assert dates("wed-1", "wed-2", "room", overlaps) == ["2026-03-04", "2026-03-11"]
     assert dates("wed-1", "wed-3", "room", overlaps) == ["2026-03-04"]  # 03-11 cancelled
     assert dates("wed-3", "wed-2", "room", overlaps) == ["2026-03-04"]
+    # Grouped, wed-1's: one per other series and resource, the dates in order.
+    assert bookings == {
+        ("wed-1", "wed-2", "room"): DoubleBooking("wed-1", "wed-2", "room", "Loft", "ny",
+                                                  ("2026-03-04", "2026-03-11")),
+        ("wed-1", "wed-3", "room"): DoubleBooking("wed-1", "wed-3", "room", "Loft", "ny",
+                                                  ("2026-03-04",)),
+    }
     # The narrow ask: 03-04 12:00Z .. 03-11 12:00Z, utc-half and wed-2 only.
     assert {o.series_key for o in narrow} == {"utc-half", "wed-2"}
     assert dates("utc-half", "ny-nine", "room", narrow) == [

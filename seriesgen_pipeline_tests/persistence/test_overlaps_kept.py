@@ -71,7 +71,8 @@ def every_pair(engine: sa.Engine, ids: list[int]) -> Counter[Overlap]:
 
 def kept(engine: sa.Engine, ids: list[int]) -> list[Overlap]:
     with engine.connect() as conn:
-        return repo.find_double_bookings(conn, series_ids=ids, since=SINCE, until=UNTIL)
+        repo.refresh_overlaps(conn)
+        return repo.read_overlaps(conn, series_ids=ids, since=SINCE, until=UNTIL)
 
 
 def mutate(engine: sa.Engine, rng: random.Random, serial: int) -> str:

@@ -13,6 +13,7 @@ repository as repo``.
 from seriesgen_pipeline.persistence.repository.double_bookings import (
     FULL_SCAN_EVERY,
     find_double_bookings,
+    read_double_bookings,
     read_overlaps,
     refresh_overlaps,
 )
@@ -144,6 +145,7 @@ __all__ = [
     "prune_run_records",
     "put_config",
     "raw_columns",
+    "read_double_bookings",
     "read_overlaps",
     "read_series_row",
     "refresh_overlaps",

@@ -26,6 +26,7 @@ probed for the sessions they overlap.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from seriesgen_pipeline.core import readers
-from seriesgen_pipeline.core.conflicts import Overlap
+from seriesgen_pipeline.core.conflicts import DoubleBooking, Overlap
 from seriesgen_pipeline.persistence.locks import overlaps_refresh_lock
 from seriesgen_pipeline.persistence.repository.tables import (
     insert_through_staging,
@@ -72,15 +73,16 @@ _GROUP_ARRAYS = unnest_arrays({"branches": "text", "values": "text", "lows": "ti
 
 
 def find_double_bookings(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime,
-                         until: datetime) -> list[Overlap]:
-    """Scheduled sessions of ``series_ids`` starting in ``[since, until]`` that overlap a
-    scheduled session of another series in the same branch and room (or instructor).
+                         until: datetime) -> list[DoubleBooking]:
+    """The double bookings of ``series_ids``: their scheduled sessions starting in
+    ``[since, until]`` that overlap a scheduled session of another series in the same
+    branch and room (or instructor), grouped per series, other series and resource.
 
     Brings ``session_overlaps`` up to date first. ``conn`` must have no open
     transaction.
     """
     refresh_overlaps(conn)
-    return read_overlaps(conn, series_ids=series_ids, since=since, until=until)
+    return read_double_bookings(conn, series_ids=series_ids, since=since, until=until)
 
 
 def refresh_overlaps(conn: sa.Connection, *, full: bool = False) -> None:
@@ -135,6 +137,33 @@ def read_overlaps(conn: sa.Connection, *, series_ids: Sequence[int], since: date
                         o.c[f"{side}_starts_at"].between(since, until))
                 found.extend(Overlap(*row) for row in conn.execute(query))
     return found
+
+
+def read_double_bookings(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime,
+                         until: datetime) -> list[DoubleBooking]:
+    """The overlaps ``read_overlaps`` finds, grouped by the database: one row per
+    series, other series, resource, value and branch, with the dates of its sessions
+    (a night reads a row per double booking, not one per pair of sessions)."""
+    o = overlaps_t
+    postgres = conn.dialect.name == "postgresql"
+    dates: dict[tuple[str, str, str, str, str], set[str]] = {}
+    wanted = sorted(set(series_ids))
+    with conn.begin():
+        for side, other in (("a", "b"), ("b", "a")):
+            occurrence = sa.distinct(o.c[f"{side}_occurrence"])
+            days = (sa.func.array_agg(occurrence) if postgres
+                    else sa.func.json_group_array(occurrence))
+            group = (o.c[f"{side}_series_key"], o.c[f"{other}_series_key"], o.c.resource,
+                     o.c.value, o.c.branch_id)
+            for part in slices(wanted, 2000):
+                query = (sa.select(*group, days)
+                         .where(o.c[f"{side}_series_id"].in_(part),
+                                o.c[f"{side}_starts_at"].between(since, until))
+                         .group_by(*group))
+                for key, other_key, resource, value, branch, found in conn.execute(query):
+                    dates.setdefault((key, other_key, resource, value, branch), set()).update(
+                        found if postgres else json.loads(found))
+    return [DoubleBooking(*group, tuple(sorted(days))) for group, days in dates.items()]
 
 
 def _set_full_scan(conn: sa.Connection, when: datetime) -> None:

@@ -99,13 +99,13 @@ def _double_bookings(conn: sa.Connection, outcomes: Sequence[SeriesOutcome]
     generated = [o for o in outcomes if o.status == SUCCESS and o.window and o.series_id]
     if not generated:
         return {}
-    overlaps = repo.find_double_bookings(
+    bookings = repo.find_double_bookings(
         conn, series_ids=[o.series_id for o in generated if o.series_id],
         since=min(o.window.start for o in generated if o.window),
         until=max(o.window.end for o in generated if o.window))
     keys = {o.series_key for o in generated}
     found: dict[str, list[c.Conflict]] = {}
-    for conflict in c.overlap_conflicts(overlaps):
+    for conflict in c.double_booking_conflicts(bookings):
         if conflict.series_key in keys:
             found.setdefault(conflict.series_key, []).append(conflict)
     return found
