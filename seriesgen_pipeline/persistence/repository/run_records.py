@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from seriesgen_pipeline.persistence.repository.tables import (
     INSERT_BATCH,
+    among,
     conflicts_t,
     log_t,
     notifications_t,
@@ -90,9 +91,9 @@ def latest_snapshot_fingerprints(conn: sa.Connection, *, keys: Sequence[str]
     """``series key -> fingerprint`` of each series' latest stored snapshot."""
     t, newer = snapshots_t, snapshots_t.alias("newer")
     out: dict[str, str | None] = {}
-    for part in slices(list(keys), 5000):
+    for among_keys in among(conn, t.c.series_key, keys, size=5000):
         out.update(conn.execute(sa.select(t.c.series_key, t.c.fingerprint).where(
-            t.c.series_key.in_(part),
+            among_keys,
             ~sa.select(newer.c.run_id).where(newer.c.series_key == t.c.series_key,
                                              newer.c.taken_at > t.c.taken_at).exists())
         ).all())
@@ -197,30 +198,34 @@ def prune_run_records(conn: sa.Connection, *, series_keys: Sequence[str], before
         # The estimates of these deletes pass jit_above_cost while they touch few rows:
         # compiling them took most of the prune's time.
         conn.exec_driver_sql("SET LOCAL jit = off")
-    out = {"series_snapshots": 0, "generation_log": 0, "notifications": 0,
-           "generation_runs": conn.execute(sa.delete(runs_t).where(
-               runs_t.c.started_at < before)).rowcount}
     newer_snapshot = snapshots_t.alias("newer")
     newer_log = log_t.alias("newer")
     newer_note = notifications_t.alias("newer")
-    current = conflicts_t
-    for part in slices(list(series_keys), 2000):
-        out["series_snapshots"] += conn.execute(sa.delete(snapshots_t).where(
-            snapshots_t.c.series_key.in_(part), snapshots_t.c.taken_at < before,
+    notes, current = notifications_t, conflicts_t
+    return {
+        "series_snapshots": _delete_among(
+            conn, snapshots_t, series_keys, snapshots_t.c.taken_at < before,
             sa.select(newer_snapshot.c.run_id).where(
                 newer_snapshot.c.series_key == snapshots_t.c.series_key,
-                newer_snapshot.c.taken_at > snapshots_t.c.taken_at).exists())).rowcount
-        out["generation_log"] += conn.execute(sa.delete(log_t).where(
-            log_t.c.series_key.in_(part), log_t.c.started_at < before,
+                newer_snapshot.c.taken_at > snapshots_t.c.taken_at).exists()),
+        "generation_log": _delete_among(
+            conn, log_t, series_keys, log_t.c.started_at < before,
             sa.select(newer_log.c.id).where(newer_log.c.series_key == log_t.c.series_key,
-                                            newer_log.c.id > log_t.c.id).exists())).rowcount
-        notes = notifications_t
-        out["notifications"] += conn.execute(sa.delete(notes).where(
-            notes.c.series_key.in_(part), notes.c.created_at < before,
+                                            newer_log.c.id > log_t.c.id).exists()),
+        "notifications": _delete_among(
+            conn, notes, series_keys, notes.c.created_at < before,
             sa.or_(~sa.select(current.c.id).where(current.c.series_key == notes.c.series_key,
                                                   current.c.code == notes.c.code).exists(),
                    sa.select(newer_note.c.id).where(newer_note.c.series_key == notes.c.series_key,
                                                     newer_note.c.code == notes.c.code,
-                                                    newer_note.c.id > notes.c.id).exists()))
-        ).rowcount
-    return out
+                                                    newer_note.c.id > notes.c.id).exists())),
+        "generation_runs": conn.execute(sa.delete(runs_t).where(
+            runs_t.c.started_at < before)).rowcount,
+    }
+
+
+def _delete_among(conn: sa.Connection, table: sa.Table, series_keys: Sequence[str],
+                  *where: Any) -> int:
+    """Delete the rows of ``series_keys`` matching ``where``; returns how many."""
+    return sum(conn.execute(sa.delete(table).where(keys, *where)).rowcount
+               for keys in among(conn, table.c.series_key, series_keys))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from seriesgen_pipeline.core.errors import UnreadableValueError
 from seriesgen_pipeline.persistence.models import (
@@ -118,6 +119,21 @@ def slices(items: list[Any], size: int) -> Iterable[list[Any]]:
     """``items`` in consecutive lists of at most ``size`` (for bounded ``IN (...)`` lists)."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def among(conn: sa.Connection, column: Any, values: Sequence[Any], size: int = 2000
+          ) -> Iterable[Any]:
+    """Conditions that together select the rows whose ``column`` is in ``values``, one
+    statement each: on PostgreSQL one ``= ANY(array)`` (a single bound parameter, which
+    the planner sees as a list of unknown contents: it keeps to the statement's other,
+    selective conditions), elsewhere ``IN`` lists of at most ``size``."""
+    if conn.dialect.name == "postgresql":
+        if values:
+            yield column == sa.any_(sa.bindparam(None, list(values),
+                                                 type_=postgresql.ARRAY(column.type)))
+        return
+    for part in slices(list(values), size):
+        yield column.in_(part)
 
 
 # PostgreSQL's name for each kind of column, as binary ``COPY`` sends its values and as
