@@ -38,6 +38,7 @@ from seriesgen_pipeline.core import readers
 from seriesgen_pipeline.core.conflicts import DoubleBooking, Overlap
 from seriesgen_pipeline.persistence.locks import overlaps_refresh_lock
 from seriesgen_pipeline.persistence.repository.tables import (
+    among,
     insert_through_staging,
     overlaps_state_t,
     overlaps_t,
@@ -155,10 +156,9 @@ def read_double_bookings(conn: sa.Connection, *, series_ids: Sequence[int], sinc
                     else sa.func.json_group_array(occurrence))
             group = (o.c[f"{side}_series_key"], o.c[f"{other}_series_key"], o.c.resource,
                      o.c.value, o.c.branch_id)
-            for part in slices(wanted, 2000):
+            for among_ids in among(conn, o.c[f"{side}_series_id"], wanted):
                 query = (sa.select(*group, days)
-                         .where(o.c[f"{side}_series_id"].in_(part),
-                                o.c[f"{side}_starts_at"].between(since, until))
+                         .where(among_ids, o.c[f"{side}_starts_at"].between(since, until))
                          .group_by(*group))
                 for key, other_key, resource, value, branch, found in conn.execute(query):
                     dates.setdefault((key, other_key, resource, value, branch), set()).update(

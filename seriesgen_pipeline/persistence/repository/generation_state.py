@@ -17,6 +17,7 @@ from seriesgen_pipeline.core.errors import UnreadableValueError
 from seriesgen_pipeline.persistence.repository.tables import (
     UNPROTECTED,
     UnreadableRowError,
+    among,
     configs_t,
     pg_type,
     series_t,
@@ -94,10 +95,10 @@ def states_as_of(conn: sa.Connection, *, ids: Iterable[int], now: datetime
     """The generation states, of the series among ``ids``, written by a generation as of
     ``now`` that is the series' watermark (nothing was written for the series since)."""
     out: dict[int, StateRow] = {}
-    for part in slices(sorted(set(ids)), 5000):
+    for among_ids in among(conn, state_t.c.series_id, sorted(set(ids)), size=5000):
         query = (sa.select(state_t)
                  .join(series_t, series_t.c.id == state_t.c.series_id)
-                 .where(state_t.c.series_id.in_(part), state_t.c.as_of == now,
+                 .where(among_ids, state_t.c.as_of == now,
                         state_t.c.generated_through == series_t.c.last_generated_through))
         for row in conn.execute(query).mappings():
             out[row["series_id"]] = StateRow(**row)
@@ -114,9 +115,9 @@ def rows_from(conn: sa.Connection, *, since: datetime, beyond: Mapping[int, date
     for instant, ids in _ids_by_instant(beyond).items():
         guarded = sa.func.sum(sa.case((sa.not_(UNPROTECTED), 1), else_=0))
         after = sa.func.sum(sa.case((sessions_t.c.starts_at > instant, 1), else_=0))
-        for part in slices(sorted(ids), 5000):
+        for among_ids in among(conn, sessions_t.c.origin_series_id, sorted(ids), size=5000):
             query = (sa.select(sessions_t.c.origin_series_id, sa.func.count(), guarded, after)
-                     .where(sessions_t.c.origin_series_id.in_(part),
+                     .where(among_ids,
                             sessions_t.c.starts_at >= since)
                      .group_by(sessions_t.c.origin_series_id))
             out.update({sid: (int(n), int(p or 0), int(a or 0))
@@ -192,9 +193,9 @@ def row_counts(conn: sa.Connection, *, since: Mapping[int, datetime], protected_
         counted = sa.func.sum(sa.case((sessions_t.c.starts_at >= instant, 1), else_=0))
         guarded = sa.func.sum(sa.case((sa.and_(sessions_t.c.starts_at >= protected_since,
                                                sa.not_(UNPROTECTED)), 1), else_=0))
-        for part in slices(sorted(ids), 2000):
+        for among_ids in among(conn, sessions_t.c.origin_series_id, sorted(ids)):
             query = (sa.select(sessions_t.c.origin_series_id, counted, guarded)
-                     .where(sessions_t.c.origin_series_id.in_(part),
+                     .where(among_ids,
                             sessions_t.c.starts_at >= low)
                      .group_by(sessions_t.c.origin_series_id))
             out.update({sid: (int(n or 0), int(p or 0)) for sid, n, p in conn.execute(query)})

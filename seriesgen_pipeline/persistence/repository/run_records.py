@@ -111,12 +111,12 @@ def previous_statuses(conn: sa.Connection, *, keys: Sequence[str], before_run: s
     """
     t = log_t
     out: dict[str, str] = {}
-    for part in slices(list(keys), 2000):
-        latest = (sa.select(t.c.status)
-                  .where(t.c.series_key == series_t.c.key, t.c.run_id != before_run)
-                  .order_by(t.c.started_at.desc(), t.c.id.desc()).limit(1)
-                  .scalar_subquery())
-        query = sa.select(series_t.c.key, latest).where(series_t.c.key.in_(part))
+    latest = (sa.select(t.c.status)
+              .where(t.c.series_key == series_t.c.key, t.c.run_id != before_run)
+              .order_by(t.c.started_at.desc(), t.c.id.desc()).limit(1)
+              .scalar_subquery())
+    for among_keys in among(conn, series_t.c.key, keys):
+        query = sa.select(series_t.c.key, latest).where(among_keys)
         out.update((key, status) for key, status in conn.execute(query) if status is not None)
     return out
 
