@@ -18,12 +18,12 @@ from seriesgen_pipeline.core.config import CONFIG_FIELDS, ConfigValues
 from seriesgen_pipeline.core.errors import UnreadableValueError
 from seriesgen_pipeline.core.series import SeriesSpec
 from seriesgen_pipeline.persistence.repository.tables import (
+    among,
     branches_t,
     changes_t,
     configs_t,
     raw_columns,
     series_t,
-    slices,
 )
 
 _CONFIG_READERS = {
@@ -133,8 +133,8 @@ def load_scheduling_inputs(conn: sa.Connection, *, keys: Sequence[str] | None = 
     query = sa.select(*raw_columns(conn, series_t.c)).order_by(series_t.c.id)
     if keys is not None:
         rows: list[Any] = []
-        for part in slices(list(keys), 5000):
-            rows.extend(conn.execute(query.where(series_t.c.key.in_(part))).mappings())
+        for among_keys in among(conn, series_t.c.key, keys, 5000):
+            rows.extend(conn.execute(query.where(among_keys)).mappings())
         rows.sort(key=lambda r: r["id"])
     else:
         rows = list(conn.execute(query).mappings())

@@ -13,7 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from seriesgen_pipeline.persistence.repository.tables import (
     INSERT_BATCH,
     among,
+    among_parts,
     conflicts_t,
+    is_among,
     log_t,
     notifications_t,
     runs_t,
@@ -158,9 +160,9 @@ def _stored_conflicts(conn: sa.Connection, keys: Sequence[str]
     t = conflicts_t
     out: dict[str, list[str] | None] = {}
     columns = [t.c.series_key, *(t.c[name] for name in _CONFLICT_IDENTITY)]
-    for part in slices(list(keys), 5000):
+    for part in among_parts(conn, keys, 5000):
         try:
-            found = conn.execute(sa.select(*columns).where(t.c.series_key.in_(part))
+            found = conn.execute(sa.select(*columns).where(is_among(conn, t.c.series_key, part))
                                  ).mappings().all()
         except (ValueError, TypeError):  # a value the JSON columns cannot decode
             out.update(dict.fromkeys(part))
