@@ -18,16 +18,31 @@ from seriesgen_pipeline.persistence.repository.tables import (
     is_among,
     log_t,
     notifications_t,
+    pg_type,
     runs_t,
     series_t,
     sessions_t,
     slices,
     snapshots_t,
+    unnest_arrays,
 )
+
+# ``generation_log``'s columns but its id, which the database numbers.
+_LOG_COLUMNS = tuple(column.name for column in log_t.columns if column.name != "id")
 
 
 def write_generation_log(conn: sa.Connection, *, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Append ``generation_log`` rows."""
+    """Append ``generation_log`` rows (each with every column but ``id``), numbered in
+    their order: on PostgreSQL in one statement from one bound array per column,
+    elsewhere in batches."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        arrays = unnest_arrays({name: pg_type(log_t.c[name]) for name in _LOG_COLUMNS})
+        conn.execute(sa.text(f"INSERT INTO generation_log ({', '.join(_LOG_COLUMNS)}) "
+                             f"SELECT * FROM {arrays}"),
+                     {name: [row[name] for row in rows] for name in _LOG_COLUMNS})
+        return
     for part in slices(list(rows), INSERT_BATCH):
         conn.execute(sa.insert(log_t), part)
 
