@@ -142,8 +142,9 @@ def among_parts(conn: sa.Connection, values: Sequence[Any], size: int = 2000
 
 def is_among(conn: sa.Connection, column: Any, part: list[Any]) -> Any:
     """``column`` is one of ``part``: on PostgreSQL ``= ANY(array)``, a single bound
-    parameter however many values (the statements so written ran two to three times
-    faster than with ``IN`` lists), elsewhere ``IN``."""
+    parameter however many values (retention's deletes and the double-booking reads
+    of 5,000 series took half the time or less than with ``IN`` lists of 2,000
+    bound values), elsewhere ``IN``."""
     if conn.dialect.name == "postgresql":
         return column == sa.any_(sa.bindparam(None, part, type_=postgresql.ARRAY(column.type)))
     return column.in_(part)
