@@ -193,6 +193,33 @@ def resolve_config(
     return _with_hash(resolved)
 
 
+class BranchResolver:
+    """``resolve_config`` for the many series of one read of the scopes.
+
+    A series without a scope of its own has its branch's configuration: that one is
+    resolved once per branch and shared (its provenance included, which no caller
+    changes). A series with its own scope is resolved on its own. Branches are told
+    apart by identity: the scopes of one read.
+    """
+
+    def __init__(self, base: ConfigValues) -> None:
+        self._base = base
+        self._by_branch: dict[int, tuple[ConfigValues | None, ResolvedConfig]] = {}
+
+    def __call__(self, branch: ConfigValues | None, series: ConfigValues | None = None
+                 ) -> ResolvedConfig:
+        """The configuration of a series of ``branch`` with scope ``series``; raises
+        as ``resolve_config`` does (an error is not kept: it is raised again)."""
+        if series is not None:
+            return resolve_config(self._base, branch, series)
+        kept = self._by_branch.get(id(branch))
+        if kept is not None and kept[0] is branch:
+            return kept[1]
+        resolved = resolve_config(self._base, branch)
+        self._by_branch[id(branch)] = (branch, resolved)
+        return resolved
+
+
 def _with_hash(resolved: ResolvedConfig) -> ResolvedConfig:
     canonical = json.dumps(resolved.as_dict(), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:16]

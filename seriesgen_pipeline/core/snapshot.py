@@ -15,7 +15,12 @@ from typing import Any
 
 from seriesgen_pipeline.core import conflicts as c
 from seriesgen_pipeline.core.clock import format_instant, parse_instant
-from seriesgen_pipeline.core.config import ConfigValues, ResolvedConfig, resolve_config
+from seriesgen_pipeline.core.config import (
+    BranchResolver,
+    ConfigValues,
+    ResolvedConfig,
+    resolve_config,
+)
 from seriesgen_pipeline.core.errors import SeriesDefinitionError, UnreadableValueError
 from seriesgen_pipeline.core.series import SeriesSpec, ValidSeries, validate_series
 
@@ -117,11 +122,14 @@ def build_snapshot(
     series: ConfigValues | None,
     branch_known: bool,
     unreadable: Sequence[UnreadableValueError] = (),
+    resolver: BranchResolver | None = None,
 ) -> SeriesSnapshot:
     """Resolve and validate one series; a problem becomes the snapshot's error.
 
     ``unreadable`` lists values of the series' own row that could not be read; the
     first one is the snapshot's error (``spec`` then holds placeholders for them).
+    ``resolver``, made once from ``base`` for many series, resolves each branch's
+    configuration once.
     """
     try:
         if unreadable:
@@ -132,7 +140,8 @@ def build_snapshot(
                 field="branch_id", scope="series",
                 hint="create the branch or move the series to an existing branch",
             )
-        config = resolve_config(base or ConfigValues(), branch, series)
+        resolve = resolver or BranchResolver(base or ConfigValues())
+        config = resolve(branch, series)
         snapshot = SeriesSnapshot(spec.key, spec, taken_at, config)
         snapshot.valid()
         return snapshot

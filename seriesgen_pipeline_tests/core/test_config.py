@@ -27,7 +27,12 @@ from typing import Any
 
 import pytest
 
-from seriesgen_pipeline.core.config import CONFIG_FIELDS, ConfigValues, resolve_config
+from seriesgen_pipeline.core.config import (
+    CONFIG_FIELDS,
+    BranchResolver,
+    ConfigValues,
+    resolve_config,
+)
 from seriesgen_pipeline.core.errors import (
     IncompleteBaseConfigError,
     InvalidTimezoneError,
@@ -464,3 +469,44 @@ def test_hash_is_the_same_in_every_process() -> None:
         BASE, closed_dates=tuple(date(2026, 1, d) for d in range(1, 29))
     )).config_hash
     assert hashes == {expected}
+
+
+# --- BranchResolver: many series of one read of the scopes ---------------------------
+
+
+def test_branch_resolver_resolves_as_resolve_config_does() -> None:
+    resolve = BranchResolver(BASE)
+    assert resolve(None) == resolve_config(BASE)
+    assert resolve(BRANCH) == resolve_config(BASE, BRANCH)
+    assert resolve(BRANCH, SERIES) == resolve_config(BASE, BRANCH, SERIES)
+    only_series = resolve(None, SERIES)
+    assert only_series.provenance == resolve_config(BASE, None, SERIES).provenance
+    assert only_series.provenance["horizon_days"] == "series"
+    with_branch = resolve(BRANCH)
+    assert with_branch.timezone == "America/New_York"
+    assert with_branch.provenance["timezone"] == "branch"
+    assert with_branch.config_hash == resolve_config(BASE, BRANCH).config_hash
+
+
+def test_branch_resolver_resolves_a_branch_once() -> None:
+    resolve = BranchResolver(BASE)
+    first = resolve(BRANCH)
+    assert resolve(BRANCH) is first
+    assert resolve(None) is resolve(None)
+    # Another branch object with the same values is another branch: resolved on its own.
+    twin = replace(BRANCH)
+    assert resolve(twin) is not first
+    assert resolve(twin) == first
+    # A series with a scope of its own is never given its branch's configuration.
+    assert resolve(BRANCH, replace(SERIES)).horizon_days == SERIES.horizon_days
+    assert resolve(BRANCH, ConfigValues()) is not first
+
+
+def test_branch_resolver_raises_again_for_a_bad_branch() -> None:
+    resolve = BranchResolver(BASE)
+    bad = replace(BRANCH, default_capacity=-1)
+    for _ in range(2):
+        with pytest.raises(SeriesDefinitionError) as raised:
+            resolve(bad)
+        assert (raised.value.field, raised.value.scope) == ("default_capacity", "branch")
+    assert resolve(BRANCH).default_capacity == 12

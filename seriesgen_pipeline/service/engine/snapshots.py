@@ -17,6 +17,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from seriesgen_pipeline.core.config import BranchResolver, ConfigValues
 from seriesgen_pipeline.core.snapshot import SeriesSnapshot, build_snapshot
 from seriesgen_pipeline.persistence import repository as repo
 from seriesgen_pipeline.service.faults import fault_point
@@ -31,13 +32,14 @@ def take_snapshots(engine: sa.Engine, *, keys: Sequence[str] | None, now: dateti
     taken_at = repo.utcnow()
     with engine.begin() as conn:
         inputs = repo.load_scheduling_inputs(conn, keys=keys)
+    resolver = BranchResolver(inputs.base or ConfigValues())
     snapshots = {
         spec.key: build_snapshot(
             spec, taken_at=taken_at, base=inputs.base,
             branch=inputs.branch_configs.get(spec.branch_id),
             series=inputs.series_configs.get(spec.id),
             branch_known=spec.branch_id in inputs.branches,
-            unreadable=inputs.unreadable.get(spec.id, ()),
+            unreadable=inputs.unreadable.get(spec.id, ()), resolver=resolver,
         )
         for spec in inputs.series
     }
