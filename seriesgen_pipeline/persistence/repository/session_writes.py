@@ -142,12 +142,12 @@ def _insert_tuples_on_conflict(conn: sa.Connection, tuples: list[tuple[Any, ...]
     if conn.dialect.name == "sqlite":
         raw = conn.connection.driver_connection
         marks = ", ".join("?" for _ in INSERT_COLUMNS)
-        before = raw.total_changes  # type: ignore[union-attr]
-        raw.executemany(  # type: ignore[union-attr]
+        # The statements' own rows: not those the triggers log (``total_changes``
+        # would count them too, and hide a row left out by a conflict).
+        return int(raw.executemany(  # type: ignore[union-attr]
             f"INSERT INTO class_sessions ({columns}) VALUES ({marks}) "
             "ON CONFLICT (origin_series_id, occurrence_key) DO NOTHING",
-            [tuple(sqlite_value(v) for v in row) for row in tuples])
-        return int(raw.total_changes - before)  # type: ignore[union-attr]
+            [tuple(sqlite_value(v) for v in row) for row in tuples]).rowcount)
     payload = [dict(zip(INSERT_COLUMNS, row, strict=True)) for row in tuples]
     created = 0
     for part in slices(payload, INSERT_BATCH):
