@@ -83,3 +83,14 @@ def latest_snapshots(engine: sa.Engine) -> dict[str, sa.Row[Any]]:
             "SELECT s.series_key, s.run_id, s.fingerprint, s.config_hash "
             "FROM series_snapshots s WHERE NOT EXISTS (SELECT 1 FROM series_snapshots n "
             "WHERE n.series_key = s.series_key AND n.taken_at > s.taken_at)"))}
+
+
+def wrong_row_counts(engine: sa.Engine) -> list[tuple[int, int | None, int]]:
+    """``(series id, stored, actual)`` of every generation state whose ``row_count`` is
+    not the number of its series' rows starting at or after its ``as_of``."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT series_id, row_count, n FROM (SELECT g.series_id, g.row_count, "
+            "(SELECT count(*) FROM class_sessions c WHERE c.origin_series_id = g.series_id "
+            "AND c.starts_at >= g.as_of) AS n FROM generation_state g) AS counted "
+            "WHERE row_count IS NULL OR row_count <> n ORDER BY series_id"))]

@@ -15,7 +15,9 @@ A run need not expand and plan a whole window for every series. Rules:
   plus any row holding one of those occurrences (``rows_beyond``);
 - a series' writes are applied in occurrence order, in chunks; once the first
   ``applied`` of them are committed, every occurrence up to ``watermark(...)`` is
-  as the plan wants it, and the series' watermark may move there.
+  as the plan wants it, and the series' watermark may move there;
+- the count of a series' rows from ``now`` on once its plan is written follows
+  from the count before and the plan (``rows_from_after``): no need to count again.
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from seriesgen_pipeline.core.occurrences import Window
-from seriesgen_pipeline.core.reconcile import ExistingSession, Operation, SessionValues
+from seriesgen_pipeline.core.reconcile import (
+    ExistingSession,
+    Operation,
+    SessionValues,
+    Update,
+)
 
 FULL_RECONCILE_EVERY = timedelta(days=7)
 
@@ -109,6 +116,26 @@ def rows_beyond(rows: Iterable[ExistingSession], desired: Iterable[SessionValues
     """
     keys = {d.occurrence_key for d in desired}
     return [r for r in rows if r.values.starts_at > since or r.values.occurrence_key in keys]
+
+
+def rows_from_after(count: int, operations: Iterable[Operation],
+                    rows: Iterable[ExistingSession], *, now: datetime) -> int:
+    """How many rows of a series start at or after ``now`` once ``operations`` are all
+    written, when ``count`` of them do before.
+
+    Each write moves the count by whether its row starts at or after ``now`` after
+    it less before it: a create adds its row, a delete removes one, an update may
+    move one across ``now``. ``rows`` holds every row an update or a delete names.
+    """
+    before = {row.id: row.values.starts_at >= now for row in rows}
+    for op in operations:
+        if isinstance(op, SessionValues):
+            count += op.starts_at >= now
+        elif isinstance(op, Update):
+            count += (op.values.starts_at >= now) - before[op.id]
+        else:
+            count -= before[op.id]
+    return count
 
 
 def watermark(operations: Sequence[Operation], applied: int,

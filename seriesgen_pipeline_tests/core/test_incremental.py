@@ -27,6 +27,7 @@ from seriesgen_pipeline.core.incremental import (
     FULL_RECONCILE_EVERY,
     continues,
     rows_beyond,
+    rows_from_after,
     settled,
     watermark,
 )
@@ -167,3 +168,36 @@ def test_before_any_desired_session_a_continued_slice_reaches_its_start() -> Non
     since = datetime.fromisoformat("2026-03-28T12:00:00+00:00")
     assert watermark(ops, 1, desired, window=WINDOW, continue_from=since) == since
     assert watermark(ops, 1, desired, window=WINDOW, continue_from=None) == WINDOW.start
+
+
+# --- rows_from_after: the row count a plan leaves -------------------------------------
+# NOW is 2026-03-10T12:00Z; ``session(key, hour)`` starts at that UTC hour of that day.
+
+
+def test_creates_and_deletes_from_now_on_move_the_count() -> None:
+    gone = row(7, session("2026-03-12"))
+    operations: list[Operation] = [session("2026-03-11"), session("2026-03-13"),
+                                   Delete(7, "2026-03-12")]
+    assert rows_from_after(40, operations, [gone], now=NOW) == 41
+
+
+def test_a_delete_or_update_before_now_does_not_count_but_one_across_now_does() -> None:
+    earlier = row(1, session("2026-03-10", hour=11))  # 11:00Z, an hour before NOW
+    later = row(2, session("2026-03-10", hour=12))  # 12:00Z, NOW itself
+    moved_on = row(3, session("2026-03-10", hour=9))
+    moved_back = row(4, session("2026-03-11", hour=9))
+    stays = row(5, session("2026-03-12", hour=9))
+    operations: list[Operation] = [
+        Delete(1, "2026-03-10"),  # before NOW: was not counted
+        Delete(2, "2026-03-10"),  # at NOW: was counted
+        Update(3, session("2026-03-10", hour=13)),  # 09:00Z -> 13:00Z: now counted
+        Update(4, session("2026-03-10", hour=10)),  # 03-11 -> 03-10 10:00Z: no longer
+        Update(5, session("2026-03-12", hour=18)),  # later both times
+    ]
+    rows = [earlier, later, moved_on, moved_back, stays]
+    # Counted before: later, moved_back, stays (3); after: moved_on, stays (2).
+    assert rows_from_after(3, operations, rows, now=NOW) == 2
+
+
+def test_no_operation_leaves_the_count() -> None:
+    assert rows_from_after(17, [], [row(1, session("2026-03-11"))], now=NOW) == 17

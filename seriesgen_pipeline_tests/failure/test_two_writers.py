@@ -6,7 +6,8 @@ sessions and staff edit a session (``detached``) of that series, in one
 transaction the run has to wait for. Every such write survives: the run's
 guarded UPDATE/DELETE skip those rows (whether the plan wanted to update or to
 delete them), creates nothing in their place, and counts them as
-``protected``; every other row ends exactly as one uninterrupted run leaves it.
+``protected``; every other row ends exactly as one uninterrupted run leaves it, and
+each series' saved row count is its rows' (counted again where a write was refused).
 A follow-up run writes nothing.
 
 The run is slowed with ``SERIESGEN_FAULT=pause_chunk_commit:<seconds>`` (a
@@ -24,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from seriesgen_pipeline_tests.builders import wrong_row_counts
 from seriesgen_pipeline_tests.failure import harness as h
 from seriesgen_pipeline_tests.failure.conftest import Reference
 
@@ -138,6 +140,14 @@ def test_bookings_and_cancellations_during_a_reconciliation_survive(
         assert s["protected"] == 3, f"{series}: booked rows not counted as protected: {s}"
         assert s["created"] == 0, f"{series}: created a session for a booked occurrence: {s}"
         assert s["updated"] + s["deleted"] + s["protected"] == h.HORIZON, s
+
+    # The deletes the guard refused left rows the plans did not foresee: the count
+    # saved with each series' state is taken again, and holds.
+    engine = h.plain_engine(url)
+    try:
+        assert wrong_row_counts(engine) == []
+    finally:
+        engine.dispose()
 
     follow_up = h.run(h.generate_args(url), env=h.child_env(None), workdir=tmp_path).json()
     totals = follow_up["totals"]

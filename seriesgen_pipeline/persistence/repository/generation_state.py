@@ -184,21 +184,24 @@ def _upsert_states_from_arrays(conn: sa.Connection, rows: Sequence[StateRow]) ->
 
 
 def row_counts(conn: sa.Connection, *, since: Mapping[int, datetime], protected_since: datetime
-               ) -> dict[int, tuple[int, int]]:
-    """Per series id: its rows starting at or after its instant in ``since``, and how
-    many of its rows starting at or after ``protected_since`` are protected."""
-    out: dict[int, tuple[int, int]] = {}
+               ) -> dict[int, tuple[int, int, int]]:
+    """Per series id: its rows starting at or after its instant in ``since``; of its
+    rows starting at or after ``protected_since``, how many are protected, and how
+    many there are."""
+    out: dict[int, tuple[int, int, int]] = {}
     for instant, ids in _ids_by_instant(since).items():
         low = min(instant, protected_since)
         counted = sa.func.sum(sa.case((sessions_t.c.starts_at >= instant, 1), else_=0))
-        guarded = sa.func.sum(sa.case((sa.and_(sessions_t.c.starts_at >= protected_since,
-                                               sa.not_(UNPROTECTED)), 1), else_=0))
+        later = sessions_t.c.starts_at >= protected_since
+        guarded = sa.func.sum(sa.case((sa.and_(later, sa.not_(UNPROTECTED)), 1), else_=0))
+        current = sa.func.sum(sa.case((later, 1), else_=0))
         for among_ids in among(conn, sessions_t.c.origin_series_id, sorted(ids)):
-            query = (sa.select(sessions_t.c.origin_series_id, counted, guarded)
+            query = (sa.select(sessions_t.c.origin_series_id, counted, guarded, current)
                      .where(among_ids,
                             sessions_t.c.starts_at >= low)
                      .group_by(sessions_t.c.origin_series_id))
-            out.update({sid: (int(n or 0), int(p or 0)) for sid, n, p in conn.execute(query)})
+            out.update({sid: (int(n or 0), int(p or 0), int(c or 0))
+                        for sid, n, p, c in conn.execute(query)})
     return out
 
 

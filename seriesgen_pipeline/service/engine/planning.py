@@ -27,7 +27,12 @@ from seriesgen_pipeline.core.generation import (
     continued_sessions,
     desired_sessions,
 )
-from seriesgen_pipeline.core.incremental import continues, rows_beyond, settled
+from seriesgen_pipeline.core.incremental import (
+    continues,
+    rows_beyond,
+    rows_from_after,
+    settled,
+)
 from seriesgen_pipeline.core.occurrences import WarnDates
 from seriesgen_pipeline.core.reconcile import (
     ExistingSession,
@@ -89,6 +94,7 @@ class _Expanded:
     continue_from: datetime | None
     state: repo.StateRow | None
     guarded: int  # its protected rows from ``now`` on (counted when it may continue)
+    current: int  # its rows from ``now`` on (counted when it may continue)
 
 
 def settle(engine: sa.Engine, work: Sequence[SeriesWork], *, now: datetime
@@ -165,7 +171,7 @@ def plan_batch(conn: sa.Connection, batch: Sequence[SeriesWork], *, now: datetim
     for item in live:
         sid = item.series_id
         state = states.get(sid)
-        total, guarded = counts.get(sid, (0, 0))
+        total, guarded, current = counts.get(sid, (0, 0, 0))
         if not read_all and alive[sid] is None and state is None:
             item.new = True
             planned.append(item)
@@ -187,7 +193,8 @@ def plan_batch(conn: sa.Connection, batch: Sequence[SeriesWork], *, now: datetim
         planned.append(item)
         expanded.append(_Expanded(item, wanted, continue_from,
                                   _state_to_save(item, wanted, state, now=now,
-                                                 continue_from=continue_from), guarded))
+                                                 continue_from=continue_from),
+                                  guarded, current))
     with conn.begin():
         existing = repo.load_existing_sessions(conn, since=full_since)
         existing.update(repo.load_existing_sessions(conn, since=slice_since))
@@ -203,7 +210,8 @@ def _first_key(wanted: DesiredSessions) -> str:
 
 def _state_to_save(item: SeriesWork, wanted: DesiredSessions, state: repo.StateRow | None, *,
                    now: datetime, continue_from: datetime | None) -> repo.StateRow | None:
-    """The state to save with the series' last chunk; None when the stored one holds."""
+    """The state to save with the series' last chunk, its row count left to the plan;
+    None when the stored one holds."""
     reconciled_at = state.reconciled_at if state and continue_from else now
     fresh = fresh_state(item, wanted, now=now, reconciled_at=reconciled_at,
                         row_count=state.row_count if state else None)
@@ -219,13 +227,22 @@ def _plan_one(entry: _Expanded, rows: list[ExistingSession], *,
     item, desired = entry.item, entry.wanted.sessions
     had_rows = bool(rows)
     if entry.continue_from is not None:
+        rows_now = entry.current
         rows = rows_beyond(rows, desired, since=entry.continue_from)
+    else:  # every row from ``now`` on was read
+        rows_now = sum(row.values.starts_at >= now for row in rows)
     plan = plan_reconciliation(desired, rows, now=now)
     # Continuing, the rows before the slice are not read: their protected ones were counted.
     item.tally.protected = (entry.guarded if entry.continue_from is not None
                             else len(plan.protected))
     operations = ordered_operations(plan, rows)
+    state = entry.state
+    if state is not None:
+        # Its rows from ``now`` on once the plan is written (the writer counts them
+        # again should a write not happen).
+        state = dataclasses.replace(
+            state, row_count=rows_from_after(rows_now, operations, rows, now=now))
     item.plan = SeriesPlan(
-        operations, desired, entry.continue_from, entry.state, had_rows,
-        settled=watermark == item.window.end and not operations and entry.state is None)
+        operations, desired, entry.continue_from, state, had_rows,
+        settled=watermark == item.window.end and not operations and state is None)
     item.busy_s += time.perf_counter() - started

@@ -102,6 +102,8 @@ class SeriesWork:
         plan: the current planning attempt's plan, if any.
         new: never generated: it is expanded and planned as it is written.
         applied: how many operations of ``plan`` are committed.
+        recount: a chunk holding its writes wrote fewer than planned (a guard
+            refused one): its row count is taken again when its state is saved.
         conflicts: the warnings of its last expansion.
         tally: what its committed chunks wrote.
         stopped: why it did not succeed, once it did not.
@@ -116,6 +118,7 @@ class SeriesWork:
     plan: SeriesPlan | None = None
     new: bool = False
     applied: int = 0
+    recount: bool = False
     conflicts: tuple[c.Conflict, ...] = ()
     tally: Tally = field(default_factory=Tally)
     stopped: Stopped | None = None

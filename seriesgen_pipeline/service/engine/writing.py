@@ -5,7 +5,8 @@ occurrence order. In the chunk's transaction, the watermark of every series it
 covers advances to how far its committed writes reach, and a series whose last
 write it holds saves its generation state. Once the chunk commits, its row counts
 go to its series: writes a guard refused (a booking made after the plan) count as
-protected.
+protected. A series' generation state carries the row count its plan foresaw; when
+a chunk holding its writes wrote fewer than planned, the count is taken again.
 
 Series never generated are expanded one by one as they are written (``write_new``);
 should rows of one turn up after all, ``RowsInTheWay`` is raised and the chunk
@@ -14,6 +15,7 @@ rolls back.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import datetime
@@ -68,6 +70,9 @@ def apply_batch(conn: sa.Connection, live: Sequence[SeriesWork], *, now: datetim
                                            series_had_no_rows=copy_direct)
             updated = repo.update_sessions(conn, rows=updates, run_id=run_id)
             deleted = repo.delete_sessions(conn, ids=deletes)
+            if (created, updated, deleted) != (len(creates), len(updates), len(deletes)):
+                for item, _ in touched:  # which series' write did not happen is not known
+                    item.recount = True
             _record_coverage(conn, touched)
         _committed(touched, created, updated, deleted)
         pending = ([w for w, end in touched if end < len(_plan_of(w).operations)]
@@ -153,7 +158,10 @@ def _record_coverage(conn: sa.Connection, touched: Touched) -> None:
     for item, end in touched:
         plan = _plan_of(item)
         if end >= len(plan.operations) and plan.state is not None:
-            states.append(plan.state)
+            # The row count the plan foresaw, unless a write did not happen: then
+            # counted again, as this transaction sees the rows.
+            states.append(dataclasses.replace(plan.state, row_count=None) if item.recount
+                          else plan.state)
     repo.save_generation_states(conn, rows=states)
     fault_point("chunk_write")
 
