@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 
 from seriesgen_pipeline.core import conflicts as c
-from seriesgen_pipeline.defs.events import mark_failed, record_materializations
+from seriesgen_pipeline.defs.events import mark_failed, planned_since, record_materializations
 from seriesgen_pipeline.defs.internals import (
     DATA_VERSION_TAG,
     latest_data_versions,
@@ -219,6 +219,8 @@ def _last_recorded(instance: dg.DagsterInstance, keys: list[str]) -> dict[dg.Ass
     (a planned event newer than its latest materialization), and — for the snapshot and
     the sessions — the fingerprint its latest materialization recorded.
 
+    Per-partition planned events are few (those of failures, and of runs of a single
+    partition): they are read without naming the partitions (``planned_since``).
     The fingerprint is recorded as the materialization's data version, which is read
     back for every partition in one query per asset; a latest materialization without
     one (recorded otherwise, e.g. reported from the UI) has no fingerprint, so the
@@ -229,10 +231,9 @@ def _last_recorded(instance: dg.DagsterInstance, keys: list[str]) -> dict[dg.Ass
     for asset in (RESOLVED, SESSIONS, CLEANUP):
         latest = dict(instance.get_latest_storage_id_by_partition(
             asset, dg.DagsterEventType.ASSET_MATERIALIZATION, wanted))
-        planned = instance.get_latest_storage_id_by_partition(
-            asset, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, wanted)
-        found[asset] = _Recorded(set(latest), {key for key, storage_id in planned.items()
-                                               if storage_id > latest.get(key, 0)})
+        found[asset] = _Recorded(set(latest), {
+            key for key, storage_id in planned_since(instance, asset, latest, wanted).items()
+            if storage_id > latest.get(key, 0)})
     for asset in (RESOLVED, SESSIONS):
         found[asset].fingerprints = dict(
             latest_data_versions(instance, asset, sorted(found[asset].materialized)))

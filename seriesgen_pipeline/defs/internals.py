@@ -206,10 +206,15 @@ def latest_planned_runs(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
     """``partition -> run id`` of the latest per-partition planned event, where there is one.
 
     That run is the partition's "latest run" in the UI (GraphQL
-    ``latestRunForPartition``). Two queries whatever the number of partitions.
+    ``latestRunForPartition``). Two queries whatever the number of partitions; the
+    first reads the asset's per-partition planned events without naming
+    ``partitions`` (such events are few: see ``events.planned_since``).
     """
-    latest = instance.get_latest_storage_id_by_partition(
-        asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, set(partitions))
+    wanted = set(partitions)
+    latest = {partition: storage_id for partition, storage_id
+              in instance.get_latest_storage_id_by_partition(
+                  asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).items()
+              if partition in wanted}
     if not latest:
         return {}
     records = instance.event_log_storage.get_event_records(

@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 
 from seriesgen_pipeline.definitions import build_definitions
+from seriesgen_pipeline.defs.events import planned_since
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import range_tags
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
@@ -36,6 +37,20 @@ def materialized_in(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str
         run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=10_000).records
     return sorted((r.event_log_entry.dagster_event.asset_key.to_user_string(),
                    r.event_log_entry.dagster_event.partition) for r in records)
+
+
+def unfinished(instance: dg.DagsterInstance, asset: dg.AssetKey, keys: list[str]) -> set[str]:
+    """Of ``keys``, those whose latest planned event is newer than their latest
+    materialization, found as the step finds them (``planned_since``, which names no
+    partition); checked against the query that names every one of ``keys``."""
+    latest = instance.get_latest_storage_id_by_partition(
+        asset, dg.DagsterEventType.ASSET_MATERIALIZATION, set(keys))
+    found = planned_since(instance, asset, latest, keys)
+    named = instance.get_latest_storage_id_by_partition(
+        asset, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, set(keys))
+    since = min(latest.get(key, 0) for key in keys)
+    assert found == {key: storage_id for key, storage_id in named.items() if storage_id > since}
+    return {key for key, storage_id in found.items() if storage_id > latest.get(key, 0)}
 
 
 @pytest.fixture
@@ -65,6 +80,7 @@ def test_changed_only_and_exact_failures(sqlite_url, subset_planned_events):
         assert keys_with(partition_status(instance, RESOLVED, KEYS), "FAILED") == {"b03"}
         recorded = materialized_in(instance, first.run_id)
         assert len(recorded) == 3 * 11  # three assets per good series, once each
+        assert unfinished(instance, SESSIONS, KEYS) == {"b03"}
 
         execute(engine, "UPDATE class_series SET recurrence = 'FREQ=WEEKLY;BYDAY=MO' "
                         "WHERE key = 'b03'")
@@ -73,6 +89,7 @@ def test_changed_only_and_exact_failures(sqlite_url, subset_planned_events):
         # Only the repaired series is recorded; the other eleven changed nothing.
         assert {p for _, p in materialized_in(instance, fixed.run_id)} == {"b03"}
         assert keys_with(partition_status(instance, SESSIONS, KEYS), "MATERIALIZED") == set(KEYS)
+        assert unfinished(instance, SESSIONS, KEYS) == set()
 
         quiet = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
         assert quiet.success
@@ -90,6 +107,11 @@ def test_changed_only_and_exact_failures(sqlite_url, subset_planned_events):
         status = partition_status(instance, SESSIONS, KEYS)
         assert keys_with(status, "FAILED") == {"b09"}
         assert keys_with(status, "MATERIALIZED") == set(KEYS) - {"b09"}
+        # Materialized before, failed since: its planned event is newer (every key of
+        # the range is materialized: the read starts after the oldest materialization).
+        assert unfinished(instance, SESSIONS, KEYS) == {"b09"}
+        assert unfinished(instance, SESSIONS, ["b09"]) == {"b09"}
+        assert unfinished(instance, SESSIONS, ["b08", "b10"]) == set()
 
 
 def _data_version(instance: dg.DagsterInstance, asset: dg.AssetKey, key: str) -> tuple[str, str]:
