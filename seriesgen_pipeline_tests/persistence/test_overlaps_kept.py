@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -239,6 +240,29 @@ def test_nothing_stale_after_a_truncate(pg_engine: sa.Engine) -> None:
     snaps = eng.take_snapshots(pg_engine, keys=None, now=NOW, run_id="again")
     eng.generate(pg_engine, snaps.values(), now=NOW, run_id="again")
     assert Counter(kept(pg_engine, ids)) == every_pair(pg_engine, ids) != Counter()
+
+
+def test_a_refresh_on_postgresql_looks_for_no_unreadable_start(pg_engine: sa.Engine) -> None:
+    """Starts are timestamps there, never null: the search for pairs with a side whose
+    start could not be read (a scan of every pair, on SQLite) is not made; what a
+    deleted session leaves is still forgotten."""
+    ids = seed(pg_engine)
+    kept(pg_engine, ids)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    execute(pg_engine, "DELETE FROM class_sessions WHERE id IN (SELECT a_id FROM "
+                       "session_overlaps ORDER BY a_id LIMIT 3)")
+    sa.event.listen(pg_engine, "before_cursor_execute", seen)
+    try:
+        found = Counter(kept(pg_engine, ids))
+    finally:
+        sa.event.remove(pg_engine, "before_cursor_execute", seen)
+    assert found == every_pair(pg_engine, ids)
+    assert any(s.startswith("DELETE FROM session_overlaps") for s in statements)
+    assert not [s for s in statements if "starts_at IS NULL" in s]
 
 
 def test_the_triggers_run_without_jit(pg_engine: sa.Engine) -> None:
