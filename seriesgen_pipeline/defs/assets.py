@@ -23,10 +23,11 @@ from typing import Any
 import dagster as dg
 
 from seriesgen_pipeline.core import conflicts as c
-from seriesgen_pipeline.defs.events import mark_failed, planned_since, record_materializations
+from seriesgen_pipeline.defs.events import mark_failed, record_materializations
 from seriesgen_pipeline.defs.internals import (
     DATA_VERSION_TAG,
     latest_data_versions,
+    planned_since,
     storage_connections_kept,
 )
 from seriesgen_pipeline.defs.monitoring import worker_heartbeat

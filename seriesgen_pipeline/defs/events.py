@@ -29,7 +29,7 @@ location fails to load, naming it (no silent fallback).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
@@ -44,8 +44,8 @@ BATCH_SIZE = 1000
 # Runs whose per-partition planned event puts a failure banner on the partition's page.
 _BANNER_STATUSES = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
-__all__ = ["BATCH_SIZE", "SUBSET_PLANNED_EVENTS", "mark_failed", "planned_since",
-           "record_materializations", "stale_latest_runs"]
+__all__ = ["BATCH_SIZE", "SUBSET_PLANNED_EVENTS", "mark_failed", "record_materializations",
+           "stale_latest_runs"]
 
 
 def record_materializations(context: dg.AssetExecutionContext,
@@ -82,26 +82,6 @@ def stale_latest_runs(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
         filters=dg.RunsFilter(run_ids=sorted(set(latest.values())),
                               statuses=list(_BANNER_STATUSES)))}
     return [partition for partition in partitions if latest.get(partition) in ended]
-
-
-def planned_since(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
-                  latest: Mapping[str, int], partitions: Collection[str]) -> dict[str, int]:
-    """``partition -> storage id`` of the latest per-partition planned event of each of
-    ``partitions`` that has one after its latest materialization could be (``latest``:
-    the storage ids of the materialized ones).
-
-    Such events are few (failures, runs of a single partition; a run of many has one
-    planned event for all), so they are read for every partition of the asset, from
-    the oldest materialization of ``partitions`` on, in one query that names none of
-    them: naming thousands cost more than reading the few there are.
-    """
-    since = min((latest.get(partition, 0) for partition in partitions), default=0)
-    found = instance.get_latest_storage_id_by_partition(
-        asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
-        after_cursor=since or None)
-    wanted = set(partitions)
-    return {partition: storage_id for partition, storage_id in found.items()
-            if partition in wanted}
 
 
 def mark_failed(context: dg.AssetExecutionContext, keys: Sequence[str],

@@ -18,7 +18,9 @@ listed in docs/dagster.md ("Dagster internals") and pinned, for the version in
   step context those constructors need.
 - ``EventLogStorage.get_event_records`` filtered by storage ids, and
   ``DagsterInstance.get_latest_storage_id_by_partition``: which run planned a
-  partition last (the run the UI shows on the partition's page).
+  partition last (the run the UI shows on the partition's page); with its
+  ``after_cursor``, the partitions planned again since their latest
+  materialization, read without naming them.
 - ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` (environment, read by
   ``EventLogStorage`` in the process that **creates** a run: the daemon for
   schedule, sensor, backfill and retried runs, the webserver for runs launched
@@ -44,7 +46,7 @@ listed in docs/dagster.md ("Dagster internals") and pinned, for the version in
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -88,6 +90,7 @@ __all__ = [
     "latest_data_versions",
     "latest_planned_runs",
     "log_materializations",
+    "planned_since",
     "report_planned",
     "set_instance_value",
     "step_context",
@@ -208,7 +211,7 @@ def latest_planned_runs(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
     That run is the partition's "latest run" in the UI (GraphQL
     ``latestRunForPartition``). Two queries whatever the number of partitions; the
     first reads the asset's per-partition planned events without naming
-    ``partitions`` (such events are few: see ``events.planned_since``).
+    ``partitions`` (such events are few: see ``planned_since``).
     """
     wanted = set(partitions)
     latest = {partition: storage_id for partition, storage_id
@@ -224,6 +227,26 @@ def latest_planned_runs(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
     run_of = {record.storage_id: record.run_id for record in records}
     return {partition: run_of[storage_id] for partition, storage_id in latest.items()
             if storage_id in run_of}
+
+
+def planned_since(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
+                  latest: Mapping[str, int], partitions: Collection[str]) -> dict[str, int]:
+    """``partition -> storage id`` of the latest per-partition planned event of each of
+    ``partitions`` that has one after its latest materialization could be (``latest``:
+    the storage ids of the materialized ones).
+
+    Such events are few (failures, runs of a single partition; a run of many has one
+    planned event for all), so they are read for every partition of the asset, from
+    the oldest materialization of ``partitions`` on, in one query that names none of
+    them: naming thousands cost more than reading the few there are.
+    """
+    since = min((latest.get(partition, 0) for partition in partitions), default=0)
+    found = instance.get_latest_storage_id_by_partition(
+        asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+        after_cursor=since or None)
+    wanted = set(partitions)
+    return {partition: storage_id for partition, storage_id in found.items()
+            if partition in wanted}
 
 
 def latest_data_versions(instance: dg.DagsterInstance, asset_key: dg.AssetKey,

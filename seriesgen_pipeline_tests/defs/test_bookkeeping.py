@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 
 from seriesgen_pipeline.definitions import build_definitions
-from seriesgen_pipeline.defs.events import planned_since
+from seriesgen_pipeline.defs.internals import planned_since
 from seriesgen_pipeline.defs.resources import SeriesgenResource
 from seriesgen_pipeline.defs.runs import range_tags
 from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series

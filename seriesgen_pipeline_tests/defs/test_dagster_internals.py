@@ -112,8 +112,8 @@ def test_event_internals_keep_their_shape() -> None:
     data = internals.AssetMaterializationPlannedData(dg.AssetKey("a"), partition="p")
     assert (data.asset_key, data.partition, data.partitions_subset) == (
         dg.AssetKey("a"), "p", None)
-    assert _params(dg.DagsterInstance.get_latest_storage_id_by_partition)[:4] == [
-        "self", "asset_key", "event_type", "partitions"]
+    assert _params(dg.DagsterInstance.get_latest_storage_id_by_partition)[:5] == [
+        "self", "asset_key", "event_type", "partitions", "after_cursor"]
     assert "storage_ids" in _params(dg.EventRecordsFilter)
     assert internals.DATA_VERSION_TAG == "dagster/data_version"
     with dg.instance_for_test() as instance:
