@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -94,3 +96,18 @@ def wrong_row_counts(engine: sa.Engine) -> list[tuple[int, int | None, int]]:
             "(SELECT count(*) FROM class_sessions c WHERE c.origin_series_id = g.series_id "
             "AND c.starts_at >= g.as_of) AS n FROM generation_state g) AS counted "
             "WHERE row_count IS NULL OR row_count <> n ORDER BY series_id"))]
+
+
+@contextmanager
+def statements(engine: sa.Engine) -> Iterator[list[str]]:
+    """The SQL statements sent through ``engine`` meanwhile."""
+    sent: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,7 +23,13 @@ from seriesgen_pipeline.core.conflicts import Overlap
 from seriesgen_pipeline.persistence import repository as repo
 from seriesgen_pipeline.persistence.db import create_db_engine, upgrade_database
 from seriesgen_pipeline.service import engine as eng
-from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
+from seriesgen_pipeline_tests.builders import (
+    execute,
+    seed_base,
+    seed_branch,
+    seed_series,
+    statements,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SINCE, UNTIL = NOW - timedelta(days=30), NOW + timedelta(days=30)
@@ -248,21 +253,13 @@ def test_a_refresh_on_postgresql_looks_for_no_unreadable_start(pg_engine: sa.Eng
     deleted session leaves is still forgotten."""
     ids = seed(pg_engine)
     kept(pg_engine, ids)
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
     execute(pg_engine, "DELETE FROM class_sessions WHERE id IN (SELECT a_id FROM "
                        "session_overlaps ORDER BY a_id LIMIT 3)")
-    sa.event.listen(pg_engine, "before_cursor_execute", seen)
-    try:
+    with statements(pg_engine) as sent:
         found = Counter(kept(pg_engine, ids))
-    finally:
-        sa.event.remove(pg_engine, "before_cursor_execute", seen)
     assert found == every_pair(pg_engine, ids)
-    assert any(s.startswith("DELETE FROM session_overlaps") for s in statements)
-    assert not [s for s in statements if "starts_at IS NULL" in s]
+    assert any(s.startswith("DELETE FROM session_overlaps") for s in sent)
+    assert not [s for s in sent if "starts_at IS NULL" in s]
 
 
 def test_the_triggers_run_without_jit(pg_engine: sa.Engine) -> None:

@@ -13,10 +13,7 @@ generation_state SET row_count`` statement), unless a write did not happen (see
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -27,6 +24,7 @@ from seriesgen_pipeline_tests.builders import (
     seed_base,
     seed_branch,
     seed_series,
+    statements,
     wrong_row_counts,
 )
 
@@ -34,20 +32,9 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 RECOUNT = re.compile(r"UPDATE generation_state SET row_count\s*=\s*\(SELECT count", re.I)
 
 
-@contextmanager
-def recounts(engine: sa.Engine) -> Iterator[list[str]]:
-    """The statements that count a series' rows again to save its state."""
-    found: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if RECOUNT.search(statement):
-            found.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
-        yield found
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
+def recounted(sent: list[str]) -> list[str]:
+    """Of ``sent``, the statements that count a series' rows again to save its state."""
+    return [statement for statement in sent if RECOUNT.search(statement)]
 
 
 def night(engine: sa.Engine, now: datetime, run_id: str) -> dict[str, dict[str, int]]:
@@ -74,9 +61,9 @@ def seed(engine: sa.Engine) -> None:
 
 def test_the_count_holds_night_after_night_without_counting_again(engine: sa.Engine) -> None:
     seed(engine)
-    with recounts(engine) as statements:
+    with statements(engine) as sent:
         night(engine, NOW, "cold")
-    assert (wrong_row_counts(engine), statements) == ([], [])
+    assert (wrong_row_counts(engine), recounted(sent)) == ([], [])
 
     # The booking app books one session and moves another to before tomorrow's now
     # (03-03 12:00Z); staff delete one by hand. A day later, "weekly" continues its
@@ -89,7 +76,7 @@ def test_the_count_holds_night_after_night_without_counting_again(engine: sa.Eng
     execute(engine, "DELETE FROM class_sessions "
                     "WHERE series_key = 'daily' AND occurrence_key = '2026-03-06'")
     tomorrow = NOW + timedelta(days=1)
-    with recounts(engine) as statements:
+    with statements(engine) as sent:
         counts = night(engine, tomorrow, "next-day")
     # daily: the deleted day made again, and 03-13 07:00 EDT (11:00Z) entered the
     # window (it ends 03-13 12:00Z); the row moved before now is past: left alone.
@@ -97,17 +84,17 @@ def test_the_count_holds_night_after_night_without_counting_again(engine: sa.Eng
     # weekly: nothing entered (Fri 03-13 18:00 EDT is 22:00Z); its booking is protected.
     assert counts["weekly"] == {"created": 0, "updated": 0, "deleted": 0, "protected": 1}
     assert as_of(engine) == {tomorrow}
-    assert (wrong_row_counts(engine), statements) == ([], [])
+    assert (wrong_row_counts(engine), recounted(sent)) == ([], [])
 
     # An edit: "weekly" moves to 19:00, a whole-window reconcile of a series with a
     # booked session; the same night again then settles both.
     execute(engine, "UPDATE class_series SET start_time = '19:00', version = 2 "
                     "WHERE key = 'weekly'")
-    with recounts(engine) as statements:
+    with statements(engine) as sent:
         counts = night(engine, tomorrow, "edited")
     assert counts["weekly"]["updated"] > 0
-    assert (wrong_row_counts(engine), statements) == ([], [])
-    with recounts(engine) as statements:
+    assert (wrong_row_counts(engine), recounted(sent)) == ([], [])
+    with statements(engine) as sent:
         counts = night(engine, tomorrow, "again")
     assert all(c["created"] + c["updated"] + c["deleted"] == 0 for c in counts.values())
-    assert (wrong_row_counts(engine), statements) == ([], [])
+    assert (wrong_row_counts(engine), recounted(sent)) == ([], [])

@@ -9,14 +9,18 @@ that is not settled (a row deleted by hand, an edit) is still planned and writte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from seriesgen_pipeline.service import engine as eng
-from seriesgen_pipeline_tests.builders import execute, seed_base, seed_branch, seed_series
+from seriesgen_pipeline_tests.builders import (
+    execute,
+    seed_base,
+    seed_branch,
+    seed_series,
+    statements,
+)
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 # Two series a batch: twelve series are six batches.
@@ -28,21 +32,6 @@ def run(engine: sa.Engine, now: datetime, run_id: str,
     snaps = eng.take_snapshots(engine, keys=keys, now=now, run_id=run_id)
     outcomes = eng.generate(engine, snaps.values(), now=now, run_id=run_id, settings=SETTINGS)
     return {o.series_key: o for o in outcomes}
-
-
-@contextmanager
-def statements(engine: sa.Engine) -> Iterator[list[str]]:
-    """The SQL statements sent through ``engine`` meanwhile."""
-    sent: list[str] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        sent.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
 
 
 def seed(engine: sa.Engine, count: int) -> list[str]:
