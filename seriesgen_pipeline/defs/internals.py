@@ -232,8 +232,8 @@ def latest_planned_runs(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
 def planned_since(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
                   latest: Mapping[str, int], partitions: Collection[str]) -> dict[str, int]:
     """``partition -> storage id`` of the latest per-partition planned event of each of
-    ``partitions`` that has one after its latest materialization could be (``latest``:
-    the storage ids of the materialized ones).
+    ``partitions``, where it may be newer than the partition's latest materialization
+    (``latest``: the storage ids of the materialized ones); older ones are left out.
 
     Such events are few (failures, runs of a single partition; a run of many has one
     planned event for all), so they are read for every partition of the asset, from
