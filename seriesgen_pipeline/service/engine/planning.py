@@ -210,14 +210,12 @@ def _first_key(wanted: DesiredSessions) -> str:
 
 def _state_to_save(item: SeriesWork, wanted: DesiredSessions, state: repo.StateRow | None, *,
                    now: datetime, continue_from: datetime | None) -> repo.StateRow | None:
-    """The state to save with the series' last chunk, its row count left to the plan;
-    None when the stored one holds."""
+    """The state to save with the series' last chunk (``_plan_one`` sets its row
+    count); None when the stored one holds."""
     reconciled_at = state.reconciled_at if state and continue_from else now
     fresh = fresh_state(item, wanted, now=now, reconciled_at=reconciled_at,
                         row_count=state.row_count if state else None)
-    if continue_from is not None and fresh == state:
-        return None
-    return dataclasses.replace(fresh, row_count=None)
+    return None if continue_from is not None and fresh == state else fresh
 
 
 def _plan_one(entry: _Expanded, rows: list[ExistingSession], *,
