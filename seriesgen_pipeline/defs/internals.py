@@ -210,14 +210,9 @@ def latest_planned_runs(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
 
     That run is the partition's "latest run" in the UI (GraphQL
     ``latestRunForPartition``). Two queries whatever the number of partitions; the
-    first reads the asset's per-partition planned events without naming
-    ``partitions`` (such events are few: see ``planned_since``).
+    first (``planned_since``, from the start) names none of them.
     """
-    wanted = set(partitions)
-    latest = {partition: storage_id for partition, storage_id
-              in instance.get_latest_storage_id_by_partition(
-                  asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).items()
-              if partition in wanted}
+    latest = planned_since(instance, asset_key, {}, set(partitions))
     if not latest:
         return {}
     records = instance.event_log_storage.get_event_records(
