@@ -23,6 +23,10 @@ from seriesgen_pipeline.persistence.db import create_db_engine
 SERIES = 300
 HORIZON = 365  # daily series: 365 sessions each in the window
 NOW = "2026-03-01T12:00:00Z"
+# Two series per chunk and a short pause after each commit: 150 chunks take at
+# least 3 s, so the signal, sent once the first chunk is in, lands while chunks
+# are still being written however fast the machine writes them.
+SLOW = {"SERIESGEN_CHUNK_ROWS": str(2 * HORIZON), "SERIESGEN_FAULT": "pause_chunk_commit:0.02"}
 
 
 def _data_file(path: Path) -> Path:
@@ -66,7 +70,7 @@ def test_an_interrupted_generate_reports_the_truth_and_the_next_run_completes(
     engine = create_db_engine(url)
 
     proc = subprocess.Popen(_cli("generate", "--all", "--now", NOW, "--format", "json"),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env={**env, **SLOW}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while sum(_rows_per_series(engine).values()) == 0:  # some chunk committed
         assert proc.poll() is None, proc.communicate()
