@@ -70,7 +70,8 @@ def test_an_interrupted_generate_reports_the_truth_and_the_next_run_completes(
     engine = create_db_engine(url)
 
     proc = subprocess.Popen(_cli("generate", "--all", "--now", NOW, "--format", "json"),
-                            env={**env, **SLOW}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env={**env, **SLOW}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while sum(_rows_per_series(engine).values()) == 0:  # some chunk committed
         assert proc.poll() is None, proc.communicate()
