@@ -262,6 +262,42 @@ def test_a_refresh_on_postgresql_looks_for_no_unreadable_start(pg_engine: sa.Eng
     assert not [s for s in sent if "starts_at IS NULL" in s]
 
 
+def test_many_marked_sessions_are_probed_5000_at_a_time(pg_engine: sa.Engine) -> None:
+    """A refresh probes its marked sessions for their pairs in parts of 5,000, the ids
+    of each part one bound array (not an ``IN`` list of thousands of bound values);
+    every pair is found, those of the second part included.
+
+    Two series share a new room for 6,000 hours: each hour one session from :00 to
+    :45 and one from :30 to :50, so each hour holds exactly one pair and its later
+    session is the one marked.
+    """
+    ids = seed(pg_engine)
+    hours = 6000
+    execute(pg_engine, f"""
+        INSERT INTO class_sessions (series_id, origin_series_id, series_key,
+            occurrence_key, branch_id, title, room, capacity, timezone, starts_at,
+            ends_at, status, detached, booked_count, created_at, updated_at)
+        SELECT s.id, s.id, s.key, 'annex-' || h, 'ny', 'Annex hour', 'Annex', 10, 'UTC',
+               TIMESTAMPTZ '2026-03-02 00:00Z' + h * INTERVAL '1 hour' + s.start_at,
+               TIMESTAMPTZ '2026-03-02 00:00Z' + h * INTERVAL '1 hour' + s.end_at,
+               'scheduled', false, 0, now(), now()
+        FROM generate_series(0, {hours - 1}) AS h,
+             (VALUES ({ids[0]}, 's0', INTERVAL '0 minutes', INTERVAL '45 minutes'),
+                     ({ids[2]}, 's2', INTERVAL '30 minutes', INTERVAL '50 minutes'))
+             AS s(id, key, start_at, end_at)""")
+    with pg_engine.connect() as conn, statements(pg_engine) as sent:
+        repo.refresh_overlaps(conn, full=True)
+    probes = [s for s in sent if "class_sessions AS b ON" in s]
+    # The room: 6,000 marked and the seeded series' few, two parts; the instructor: one.
+    assert len(probes) == 3
+    assert all("= ANY (" in s and "IN (" not in s for s in probes)
+    with pg_engine.connect() as conn:
+        annex = conn.execute(sa.text(
+            "SELECT count(*), count(DISTINCT a_starts_at) FROM session_overlaps "
+            "WHERE resource = 'room' AND value = 'Annex'")).one()
+    assert tuple(annex) == (hours, hours)
+
+
 def test_the_triggers_run_without_jit(pg_engine: sa.Engine) -> None:
     """JIT compilation cost an update of thousands of rows more than the trigger's
     own work (migration 0009): the trigger functions turn it off."""
