@@ -40,7 +40,6 @@ from seriesgen_pipeline.persistence.locks import overlaps_refresh_lock
 from seriesgen_pipeline.persistence.repository.tables import (
     among,
     insert_through_staging,
-    is_among,
     overlaps_state_t,
     overlaps_t,
     session_changes_t,
@@ -320,16 +319,14 @@ def _pairs(conn: sa.Connection, resource: str, marked: list[int]) -> dict[PairKe
     # PostgreSQL returns every start as a datetime; SQLite returns stored text.
     start = (lambda raw: raw) if conn.dialect.name == "postgresql" else _start_or_none
     pairs: dict[PairKey, Pair] = {}
-    # Parts of 5,000 ids, each one bound array on PostgreSQL (``is_among``): every part
-    # keeps its plan of one index probe per marked session.
-    size = 5000 if conn.dialect.name == "postgresql" else 2000
-    for part in slices(sorted(set(marked)), size):
+    # On PostgreSQL, arrays of 5,000 ids: every part keeps its plan of one index probe
+    # per marked session.
+    for among_ids in among(conn, a.c.id, sorted(set(marked)), postgres_size=5000):
         query = (sa.select(a.c.id, b.c.id, a.c.origin_series_id, b.c.origin_series_id,
                            a.c.series_key, b.c.series_key, a.c.occurrence_key,
                            b.c.occurrence_key, uncoerced(a.c.starts_at),
                            uncoerced(b.c.starts_at), a.c[resource], a.c.branch_id)
-                 .join(b, join).where(is_among(conn, a.c.id, part),
-                                      a.c.status == "scheduled"))
+                 .join(b, join).where(among_ids, a.c.status == "scheduled"))
         for r in conn.execute(query):
             first, second = (0, 1) if r[0] < r[1] else (1, 0)
             pairs[(resource, r[first], r[second])] = (

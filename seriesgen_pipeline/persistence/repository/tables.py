@@ -121,23 +121,26 @@ def slices(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[start:start + size]
 
 
-def among(conn: sa.Connection, column: Any, values: Sequence[Any], size: int = 2000
-          ) -> Iterable[Any]:
+def among(conn: sa.Connection, column: Any, values: Sequence[Any], size: int = 2000, *,
+          postgres_size: int | None = None) -> Iterable[Any]:
     """Conditions that together select the rows whose ``column`` is in ``values``, one
     statement each (``among_parts``, ``is_among``)."""
-    for part in among_parts(conn, values, size):
+    for part in among_parts(conn, values, size, postgres_size=postgres_size):
         yield is_among(conn, column, part)
 
 
-def among_parts(conn: sa.Connection, values: Sequence[Any], size: int = 2000
-                ) -> Iterable[list[Any]]:
-    """``values`` in the parts one statement each takes: all at once on PostgreSQL, where
-    they go as one bound array, and lists of at most ``size`` elsewhere."""
-    if conn.dialect.name == "postgresql":
-        if values:
-            yield list(values)
-        return
-    yield from slices(list(values), size)
+def among_parts(conn: sa.Connection, values: Sequence[Any], size: int = 2000, *,
+                postgres_size: int | None = None) -> Iterable[list[Any]]:
+    """``values`` in the parts one statement each takes: on PostgreSQL, where each part
+    goes as one bound array, all at once, or arrays of at most ``postgres_size`` (for a
+    statement whose plan must stay the same however many values it is given); lists of
+    at most ``size`` elsewhere."""
+    if conn.dialect.name != "postgresql":
+        yield from slices(list(values), size)
+    elif postgres_size is not None:
+        yield from slices(list(values), postgres_size)
+    elif values:
+        yield list(values)
 
 
 def is_among(conn: sa.Connection, column: Any, part: list[Any]) -> Any:
