@@ -309,9 +309,10 @@ class SessionChange(Base):
     """Where ``class_sessions`` changed since the double bookings were last brought up
     to date: per statement, per (resource, branch, value) group, the span of starts.
 
-    Triggers (migration 0006) append a row for every insert, update (old and new
-    row) and delete, whoever writes; the double-booking check re-examines those
-    spans and deletes the rows it has read.
+    Triggers (migrations 0006, 0010) append a row for every insert, and for every
+    update that leaves the row scheduled (its new version), whoever writes; the
+    double-booking check re-examines those spans and deletes the rows it has read.
+    A deleted or cancelled row is logged in ``session_removals`` instead.
     """
 
     __tablename__ = "session_changes"
@@ -322,6 +323,21 @@ class SessionChange(Base):
     value: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH))
     low: Mapped[datetime | None] = mapped_column(UTCDateTime)
     high: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SessionRemoval(Base):
+    """A session that left the double bookings since they were last brought up to
+    date: deleted, or updated in what a double booking depends on (its pairs as they
+    were go; if it is scheduled now, ``session_changes`` holds its new span).
+
+    Triggers (migration 0010) append its id, whoever writes; the double-booking
+    check deletes the stored pairs of those ids and the rows it has read.
+    """
+
+    __tablename__ = "session_removals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class SessionOverlap(Base):
@@ -336,6 +352,8 @@ class SessionOverlap(Base):
         sa.Index("ix_session_overlaps_group", "resource", "branch_id", "value"),
         sa.Index("ix_session_overlaps_a_series", "a_series_id"),
         sa.Index("ix_session_overlaps_b_series", "b_series_id"),
+        sa.Index("ix_session_overlaps_a_id", "a_id"),
+        sa.Index("ix_session_overlaps_b_id", "b_id"),
     )
 
     resource: Mapped[str] = mapped_column(sa.String(16), primary_key=True)

@@ -147,23 +147,62 @@ def logged_groups(engine: sa.Engine) -> set[tuple[str, str, str]]:
             sa.select(c.c.resource, c.c.branch_id, c.c.value).distinct())}
 
 
+def logged_removals(engine: sa.Engine) -> list[int]:
+    r = repo.session_removals_t
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.select(r.c.session_id)).scalars())
+
+
+def session_id(engine: sa.Engine, series_key: str, occurrence: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(t.c.id).where(
+            t.c.series_key == series_key, t.c.occurrence_key == occurrence)).scalar_one())
+
+
 def test_the_log_holds_what_changed_until_a_refresh_reads_it(engine: sa.Engine) -> None:
     """After a refresh the log is empty; a booking or a new title logs nothing (no
-    double booking depends on them); a room change logs the row's groups before and
-    after; a refresh empties the log."""
+    double booking depends on them); a room change logs the row as removed (its pairs
+    as they were) and the groups of its new version (its pairs as they are); a refresh
+    empties the log."""
     ids = seed(engine)
     kept(engine, ids)
-    assert logged_groups(engine) == set()
+    assert logged_groups(engine) == set() and logged_removals(engine) == []
     execute(engine, "UPDATE class_sessions SET title = 'Renamed', booked_count = 3, "
                     "detached = :yes WHERE series_key = 's0'", yes=True)
-    assert logged_groups(engine) == set()
+    assert logged_groups(engine) == set() and logged_removals(engine) == []
     execute(engine, "UPDATE class_sessions SET room = 'Loft' WHERE series_key = 's0' "
                     "AND occurrence_key = '2026-03-03'")
     # s0: branch ny, room Hall, instructor Ana.
-    assert logged_groups(engine) == {("room", "ny", "Hall"), ("room", "ny", "Loft"),
-                                     ("instructor", "ny", "Ana")}
+    assert logged_groups(engine) == {("room", "ny", "Loft"), ("instructor", "ny", "Ana")}
+    assert logged_removals(engine) == [session_id(engine, "s0", "2026-03-03")]
+    assert Counter(kept(engine, ids)) == every_pair(engine, ids)
+    assert logged_groups(engine) == set() and logged_removals(engine) == []
+
+
+def test_a_cancelled_or_deleted_session_costs_no_scan(engine: sa.Engine) -> None:
+    """A session cancelled (the booking app) or deleted is logged by its id alone: the
+    refresh deletes its pairs and scans no session, and the pairs left equal those of
+    every pair. Restored, it is looked for again."""
+    ids = seed(engine)
     kept(engine, ids)
+    cancelled = session_id(engine, "s0", "2026-03-03")
+    deleted = session_id(engine, "s1", "2026-03-05")
+    with engine.connect() as conn:
+        paired = conn.execute(sa.text(
+            "SELECT count(*) FROM session_overlaps WHERE a_id IN (:c, :d) OR b_id IN (:c, :d)"),
+            {"c": cancelled, "d": deleted}).scalar_one()
+    assert paired > 0, "the seed pairs both sessions"
+    execute(engine, "UPDATE class_sessions SET status = 'cancelled' WHERE id = :id", id=cancelled)
+    execute(engine, "DELETE FROM class_sessions WHERE id = :id", id=deleted)
     assert logged_groups(engine) == set()
+    assert logged_removals(engine) == sorted([cancelled, deleted])
+    with engine.connect() as conn, statements(engine) as sent:
+        repo.refresh_overlaps(conn)
+    assert not [s for s in sent if "class_sessions" in s], "no session was read"
+    assert Counter(kept(engine, ids)) == every_pair(engine, ids)
+    execute(engine, "UPDATE class_sessions SET status = 'scheduled' WHERE id = :id", id=cancelled)
+    assert logged_groups(engine) == {("room", "ny", "Hall"), ("instructor", "ny", "Ana")}
+    assert Counter(kept(engine, ids)) == every_pair(engine, ids)
 
 
 def test_a_change_logs_the_days_it_touched(engine: sa.Engine) -> None:
@@ -171,7 +210,7 @@ def test_a_change_logs_the_days_it_touched(engine: sa.Engine) -> None:
     around its own day, not the weeks between them."""
     ids = seed(engine)
     kept(engine, ids)
-    execute(engine, "UPDATE class_sessions SET status = 'cancelled' WHERE series_key = 's0' "
+    execute(engine, "UPDATE class_sessions SET instructor = 'Ben' WHERE series_key = 's0' "
                     "AND occurrence_key IN ('2026-03-02', '2026-03-14')")
     c = repo.session_changes_t
     with engine.connect() as conn:

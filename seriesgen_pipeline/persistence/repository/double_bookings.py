@@ -3,12 +3,19 @@ by what changed.
 
 ``session_overlaps`` holds every pair of scheduled sessions of two series that
 overlap in one branch's room (or instructor). ``refresh_overlaps`` brings it up
-to date: triggers (migration 0006) log, for every statement that writes
-``class_sessions``, the spans of days of the starts it wrote or removed in each
-(resource, branch, value) group (an update that changes nothing a double booking
-depends on is not logged); the refresh re-examines each logged span (one day more
-on each side: sessions last at most a day) and deletes the log rows it read. A
-night that changed nothing reads an empty log. Every session is scanned instead
+to date from what triggers (migrations 0006, 0010) log for every statement that
+writes ``class_sessions`` (an update that changes nothing a double booking depends
+on is not logged):
+
+- the id of every row deleted or updated (``session_removals``): its pairs as they
+  were go, and no other pair depends on it;
+- the spans of days of the starts written, inserted or updated into a scheduled
+  row, in each (resource, branch, value) group (``session_changes``): the refresh
+  re-examines each logged span (one day more on each side: sessions last at most a
+  day) for the pairs as they are now.
+
+A session cancelled or deleted so costs no scan. The refresh deletes the log rows it
+read; a night that changed nothing reads an empty log. Every session is scanned instead
 the first time, after a ``TRUNCATE`` of ``class_sessions``, and
 every ``FULL_SCAN_EVERY``, which also covers writes made with triggers disabled
 (a restore).
@@ -39,10 +46,13 @@ from seriesgen_pipeline.core.conflicts import DoubleBooking, Overlap
 from seriesgen_pipeline.persistence.locks import overlaps_refresh_lock
 from seriesgen_pipeline.persistence.repository.tables import (
     among,
+    among_parts,
     insert_through_staging,
+    is_among,
     overlaps_state_t,
     overlaps_t,
     session_changes_t,
+    session_removals_t,
     sessions_t,
     slices,
     uncoerced,
@@ -104,6 +114,9 @@ def refresh_overlaps(conn: sa.Connection, *, full: bool = False) -> None:
                 _write_pairs(conn, _pairs(conn, resource, _marked_everywhere(conn, resource)))
             _set_full_scan(conn, now)
         else:
+            # A pair with a side whose start cannot be read (SQLite) is in no span:
+            # it goes when either session is logged as removed.
+            _forget_removed(conn)
             logged = _logged_spans(conn)
             for resource in RESOURCES:
                 spans = logged.get(resource)
@@ -115,12 +128,9 @@ def refresh_overlaps(conn: sa.Connection, *, full: bool = False) -> None:
                         by_group.setdefault(group, []).append(span)
                     _write_pairs(conn, {key: row for key, row in pairs.items()
                                         if _touches(row, by_group)})
-            # No session was deleted since the last refresh otherwise. On PostgreSQL
-            # every start is a timestamp, not null: no pair has a side without one.
-            if logged and conn.dialect.name != "postgresql":
-                _forget_vanished(conn)
         # The rows this snapshot sees, and only those: a later change stays logged.
         conn.execute(sa.delete(session_changes_t))
+        conn.execute(sa.delete(session_removals_t))
 
 
 def read_overlaps(conn: sa.Connection, *, series_ids: Sequence[int], since: datetime,
@@ -202,6 +212,15 @@ def _logged_spans(conn: sa.Connection) -> dict[str, Spans]:
     return spans
 
 
+def _forget_removed(conn: sa.Connection) -> None:
+    """Delete the stored pairs of the sessions logged as removed."""
+    r, o = session_removals_t, overlaps_t
+    ids = sorted(conn.execute(sa.select(r.c.session_id).distinct()).scalars())
+    for part in among_parts(conn, ids, postgres_size=50000):
+        conn.execute(sa.delete(o).where(sa.or_(is_among(conn, o.c.a_id, part),
+                                                is_among(conn, o.c.b_id, part))))
+
+
 def _touches(row: Pair, spans: dict[Group, list[Span]]) -> bool:
     """Whether a pair has a session starting within a logged span of its group."""
     return any(start is not None and first <= start <= last
@@ -226,15 +245,6 @@ def _forget(conn: sa.Connection, resource: str, spans: Spans) -> None:
         conn.execute(sa.delete(o).where(
             o.c.resource == resource, o.c.branch_id == branch, o.c.value == value,
             sa.or_(o.c.a_starts_at.between(first, last), o.c.b_starts_at.between(first, last))))
-
-
-def _forget_vanished(conn: sa.Connection) -> None:
-    """Delete the pairs with a side whose start could not be read (in no span) once
-    either session is gone."""
-    o, t = overlaps_t, sessions_t
-    conn.execute(sa.delete(o).where(
-        sa.or_(o.c.a_starts_at.is_(None), o.c.b_starts_at.is_(None)),
-        sa.or_(~sa.exists().where(t.c.id == o.c.a_id), ~sa.exists().where(t.c.id == o.c.b_id))))
 
 
 def _group_arrays(part: Spans) -> dict[str, list[Any]]:

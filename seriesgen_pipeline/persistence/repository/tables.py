@@ -25,6 +25,7 @@ from seriesgen_pipeline.persistence.models import (
     SessionChange,
     SessionOverlap,
     SessionOverlapsState,
+    SessionRemoval,
 )
 
 series_t = ClassSeries.__table__
@@ -55,6 +56,7 @@ notifications_t = Notification.__table__
 state_t = GenerationState.__table__
 changes_t = SeriesChanges.__table__
 session_changes_t = SessionChange.__table__
+session_removals_t = SessionRemoval.__table__
 overlaps_t = SessionOverlap.__table__
 overlaps_state_t = SessionOverlapsState.__table__
 
