@@ -114,14 +114,14 @@ def refresh_overlaps(conn: sa.Connection, *, full: bool = False) -> None:
                 _write_pairs(conn, _pairs(conn, resource, _marked_everywhere(conn, resource)))
             _set_full_scan(conn, now)
         else:
-            # A pair with a side whose start cannot be read (SQLite) is in no span:
-            # it goes when either session is logged as removed.
+            # A pair can only go with a session logged by id: whatever a pair depends
+            # on, a change to it logs the session's id (a side whose start cannot be
+            # read, on SQLite, included). The spans only add the pairs as they are now.
             _forget_removed(conn)
             logged = _logged_spans(conn)
             for resource in RESOURCES:
                 spans = logged.get(resource)
                 if spans:
-                    _forget(conn, resource, spans)
                     pairs = _pairs(conn, resource, _marked_in_spans(conn, resource, spans))
                     by_group: dict[Group, list[Span]] = {}
                     for group, span in spans:
@@ -225,26 +225,6 @@ def _touches(row: Pair, spans: dict[Group, list[Span]]) -> bool:
     """Whether a pair has a session starting within a logged span of its group."""
     return any(start is not None and first <= start <= last
                for first, last in spans[(row[3], row[4])] for start in (row[11], row[12]))
-
-
-def _forget(conn: sa.Connection, resource: str, spans: Spans) -> None:
-    """Delete the stored pairs with a session starting within a span of its group."""
-    o = overlaps_t
-    ordered = sorted(spans)
-    if conn.dialect.name == "postgresql":
-        for part in slices(ordered, 5000):
-            conn.execute(sa.text(
-                f"DELETE FROM session_overlaps o USING {_GROUP_ARRAYS} "
-                "AS g(branch_id, value, low, high) "
-                "WHERE o.resource = :resource AND o.branch_id = g.branch_id "
-                "AND o.value = g.value AND (o.a_starts_at BETWEEN g.low AND g.high "
-                "OR o.b_starts_at BETWEEN g.low AND g.high)"),
-                {"resource": resource, **_group_arrays(part)})
-        return
-    for (branch, value), (first, last) in ordered:
-        conn.execute(sa.delete(o).where(
-            o.c.resource == resource, o.c.branch_id == branch, o.c.value == value,
-            sa.or_(o.c.a_starts_at.between(first, last), o.c.b_starts_at.between(first, last))))
 
 
 def _group_arrays(part: Spans) -> dict[str, list[Any]]:
